@@ -1,0 +1,15 @@
+"""Red Heart: ethics- and emotion-aware text analysis (Korean + English) as a Hugging Face model.
+
+Importing `redheart` registers `RedHeartConfig`/`RedHeartModel` with transformers' Auto classes.
+"""
+
+from transformers import AutoConfig, AutoModel
+
+from .configuration_redheart import RedHeartConfig
+from .modeling_redheart import RedHeartModel, RedHeartOutput, parameter_breakdown
+
+AutoConfig.register(RedHeartConfig.model_type, RedHeartConfig, exist_ok=True)
+AutoModel.register(RedHeartConfig, RedHeartModel, exist_ok=True)
+
+__version__ = "0.1.0"
+__all__ = ["RedHeartConfig", "RedHeartModel", "RedHeartOutput", "parameter_breakdown"]

@@ -1,0 +1,53 @@
+"""The backbone: a transformer over the fused encoder tokens and per-task attention pooling."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import RedHeartBlock
+
+
+class TaskAttentionPooling(nn.Module):
+    """Per-task attention pooling: each task has its own query, key and value maps, so it reads the text its own way."""
+
+    def __init__(self, hidden_size: int, num_tasks: int, eps: float) -> None:
+        super().__init__()
+        self.num_tasks = num_tasks
+        self.queries = nn.Parameter(torch.zeros(num_tasks, hidden_size))
+        self.key = nn.Linear(hidden_size, num_tasks * hidden_size)
+        self.value = nn.Linear(hidden_size, num_tasks * hidden_size)
+        self.norm = nn.LayerNorm(hidden_size, eps=eps)
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """tokens [B, L, d], mask [B, L] -> task vectors [B, T, d]."""
+        batch, length, width = tokens.shape
+        keys = self.key(tokens).view(batch, length, self.num_tasks, width)
+        values = self.value(tokens).view(batch, length, self.num_tasks, width)
+        scores = torch.einsum("td,bltd->btl", self.queries, keys) * width**-0.5
+        scores = scores.masked_fill(~mask[:, None, :], torch.finfo(scores.dtype).min)
+        weights = scores.softmax(dim=-1)
+        return self.norm(torch.einsum("btl,bltd->btd", weights, values))
+
+
+class RedHeartBackbone(nn.Module):
+    def __init__(self, config) -> None:
+        super().__init__()
+        cfg = config.backbone
+        self.layers = nn.ModuleList(
+            RedHeartBlock(config, cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size,
+                          cfg.hidden_dropout_prob, cfg.attention_probs_dropout_prob, cfg.hidden_act,
+                          cfg.layer_norm_eps)  # fmt: skip
+            for _ in range(cfg.num_hidden_layers)
+        )
+        self.final_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.pooling = TaskAttentionPooling(cfg.hidden_size, len(cfg.tasks), cfg.layer_norm_eps)
+        self.tasks = list(cfg.tasks)
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Return contextual tokens [B, L, d] and one pooled vector [B, d] per task."""
+        for layer in self.layers:
+            tokens = layer(tokens, None, mask)
+        tokens = self.final_norm(tokens)
+        pooled = self.pooling(tokens, mask)
+        return tokens, {task: pooled[:, i] for i, task in enumerate(self.tasks)}

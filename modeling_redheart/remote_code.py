@@ -1,0 +1,102 @@
+"""Ship Red Heart's code inside a saved folder, so it loads with `trust_remote_code=True` where the library is absent.
+
+transformers' dynamic-module loader copies the file named in `auto_map` and, recursively, the files it imports
+with `from .name import ...`, all from one flat folder. Red Heart's code lives in sub-packages, so saving flattens
+it: module `redheart.modeling_redheart.heads` becomes `modeling_redheart_heads.py`, a package's `__init__` takes the
+package's name (`modeling_redheart.py`), and every relative import is rewritten to point at the flat name.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+#: Entry modules shipped with a saved model (relative to the `redheart` package) and what they provide.
+AUTO_MAP = {
+    "AutoConfig": "configuration_redheart.RedHeartConfig",
+    "AutoModel": "modeling_redheart.RedHeartModel",
+}
+ENTRY_MODULES = ("configuration_redheart", "modeling_redheart")
+
+
+def flat_name(module: str, root: str) -> str:
+    """`redheart.modeling_redheart.heads` -> `modeling_redheart_heads` (root = `redheart`)."""
+    return module[len(root) + 1 :].replace(".", "_")
+
+
+def _module_file(module: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ImportError(f"cannot find the source of module {module!r}")
+    return Path(spec.origin)
+
+
+def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    package = module if is_package else module.rsplit(".", 1)[0]
+    for _ in range(node.level - 1):
+        package = package.rsplit(".", 1)[0]
+    return f"{package}.{node.module}" if node.module else package
+
+
+def _relative_imports(module: str) -> tuple[Path, list[tuple[ast.ImportFrom, str]]]:
+    path = _module_file(module)
+    is_package = path.name == "__init__.py"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            if node.module is None:
+                raise ValueError(f"{path}: `from . import name` cannot be shipped as remote code; import from a module")
+            found.append((node, _resolve(module, is_package, node)))
+    return path, found
+
+
+def flatten_sources(entries: tuple[str, ...], root: str) -> dict[str, str]:
+    """Return {flat file name: rewritten source} for the entry modules and everything they import relatively."""
+    todo, done, files = [f"{root}.{e}" for e in entries], set(), {}
+    while todo:
+        module = todo.pop()
+        if module in done:
+            continue
+        done.add(module)
+        path, imports = _relative_imports(module)
+        lines = path.read_text(encoding="utf-8").splitlines()
+        # Rewrite from the bottom so earlier line numbers stay valid.
+        for node, target in sorted(imports, key=lambda item: item[0].lineno, reverse=True):
+            names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in node.names)
+            indent = lines[node.lineno - 1][: node.col_offset]
+            lines[node.lineno - 1 : node.end_lineno] = [f"{indent}from .{flat_name(target, root)} import {names}"]
+            todo.append(target)
+        files[f"{flat_name(module, root)}.py"] = "\n".join(lines) + "\n"
+    return files
+
+
+def export_remote_code(save_directory: str | Path, entries: tuple[str, ...] = ENTRY_MODULES) -> list[str]:
+    """Write the flattened code of `entries` into `save_directory`; return the file names written.
+
+    When this code itself runs from a flattened folder (a model loaded with `trust_remote_code`), its sibling
+    files are already flat and are copied as they are.
+    """
+    save_directory = Path(save_directory)
+    save_directory.mkdir(parents=True, exist_ok=True)
+    package = __name__.rsplit(".", 2)
+    if len(package) == 3 and package[1] == "modeling_redheart":  # running from the library: flatten it
+        files = flatten_sources(entries, package[0])
+        for name, source in files.items():
+            (save_directory / name).write_text(source, encoding="utf-8")
+        return sorted(files)
+    # Flat mode: the siblings of this file, plus entry modules the loader cached in another folder.
+    sources = {p.name: p for p in Path(__file__).parent.glob("*.py") if p.name != "__init__.py"}
+    for entry in entries:
+        if f"{entry}.py" not in sources:
+            loaded = [m for name, m in sys.modules.items() if name.endswith(f".{entry}") and getattr(m, "__file__", None)]
+            if not loaded:
+                raise FileNotFoundError(f"cannot find the code of {entry!r} to ship with the model")
+            sources[f"{entry}.py"] = Path(loaded[-1].__file__)
+    for name, path in sorted(sources.items()):
+        if path.resolve() != (save_directory / name).resolve():
+            shutil.copyfile(path, save_directory / name)
+    return sorted(sources)

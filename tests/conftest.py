@@ -1,0 +1,80 @@
+"""Shared fixtures: the tiny preset and batches of encoder states built for it (no network, no data needed)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from redheart.configuration_redheart import RedHeartConfig
+from redheart.modeling_redheart import RedHeartModel
+
+
+def data_dir() -> Path:
+    """The real data folder (RH_DATA_DIR); tests that need it skip with the reason when it is absent."""
+    value = os.environ.get("RH_DATA_DIR")
+    if not value:
+        pytest.skip("RH_DATA_DIR is not set (point it at ../shared/data to run the real-data tests)")
+    path = Path(value)
+    if not path.is_dir():
+        pytest.skip(f"RH_DATA_DIR={value} is not a folder")
+    return path
+
+
+@pytest.fixture
+def tiny_config() -> RedHeartConfig:
+    return RedHeartConfig.from_preset("tiny")
+
+
+@pytest.fixture
+def tiny_model(tiny_config) -> RedHeartModel:
+    torch.manual_seed(0)
+    return RedHeartModel(tiny_config).eval()
+
+
+def make_inputs(config: RedHeartConfig, batch: int = 4, seed: int = 0, lengths=(7, 5), modality: bool = True,
+                encoders=None) -> dict:  # fmt: skip
+    """Random but varied encoder states (some padding), and optional audio/biosignal features."""
+    gen = torch.Generator().manual_seed(seed)
+    names = list(encoders or config.enabled_encoders)
+    states, masks = {}, {}
+    for name, length in zip(names, lengths, strict=False):
+        hidden = config.encoders[name]["hidden_size"]
+        states[name] = torch.randn(batch, length, hidden, generator=gen)
+        mask = torch.ones(batch, length, dtype=torch.long)
+        for row in range(batch):
+            mask[row, length - (row % 3):] = 0  # varied padding
+        masks[name] = mask
+    inputs = {"encoder_hidden_states": states, "encoder_attention_mask": masks}
+    if modality:
+        aux = config.auxiliary
+        inputs["modality_features"] = {
+            "audio": torch.randn(batch, 10, aux.audio_num_mel_bins, generator=gen),
+            "biosignals": torch.randn(batch, aux.biosignal_features, generator=gen),
+        }
+    inputs["language_ids"] = torch.arange(batch) % 3
+    return inputs
+
+
+def make_labels(config: RedHeartConfig, batch: int = 4, seed: int = 0) -> dict:
+    """Labels for every task, with some rows missing (-100) to exercise the masks."""
+    gen = torch.Generator().manual_seed(seed)
+    emotion = (torch.rand(batch, len(config.emotion_labels), generator=gen) < 0.2).float()
+    emotion[0] = -100
+    kote = (torch.rand(batch, len(config.kote_labels), generator=gen) < 0.2).float()
+    kote[1] = -100
+    accept = torch.randint(0, 2, (batch, 4), generator=gen).float()
+    accept[2, :2] = -100
+    surd = torch.rand(batch, 4, generator=gen)
+    surd = surd / surd.sum(-1, keepdim=True)
+    surd[3] = -100
+    sentiment = torch.rand(batch, generator=gen) * 2 - 1
+    regret = torch.rand(batch, generator=gen)
+    regret[0] = -100
+    return {
+        "emotion_labels": emotion, "kote_labels": kote, "sentiment_labels": sentiment,
+        "acceptability_labels": accept, "utility_pairs": torch.tensor([[0, 1], [2, 3]]),
+        "regret_labels": regret, "surd_labels": surd,
+    }  # fmt: skip
