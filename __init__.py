@@ -8,8 +8,11 @@ from transformers import AutoConfig, AutoModel
 from .configuration_redheart import RedHeartConfig
 from .modeling_redheart import RedHeartModel, RedHeartOutput, parameter_breakdown
 
-AutoConfig.register(RedHeartConfig.model_type, RedHeartConfig, exist_ok=True)
-AutoModel.register(RedHeartConfig, RedHeartModel, exist_ok=True)
+# Register only as the installed library: pytest imports the repository root by path under another name (the
+# root is this package's folder), and that copy must not replace the library's classes in the Auto mappings.
+if __name__ == "redheart":
+    AutoConfig.register(RedHeartConfig.model_type, RedHeartConfig, exist_ok=True)
+    AutoModel.register(RedHeartConfig, RedHeartModel, exist_ok=True)
 
 __version__ = "0.1.0"
 __all__ = ["RedHeartConfig", "RedHeartModel", "RedHeartOutput", "parameter_breakdown"]

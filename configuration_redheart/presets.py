@@ -12,6 +12,18 @@ PRODUCTION_ENCODERS: dict[str, dict[str, Any]] = {
     "klue_bert": {"model_name_or_path": "klue/bert-base", "hidden_size": 768, "languages": ["ko"]},
 }
 
+#: Architecture shapes of the production encoders (their public configs), for parameter counts and for building
+#: same-shape stand-ins offline: (transformers model_type, config kwargs).
+BASE_ENCODER_SHAPES: dict[str, tuple[str, dict[str, Any]]] = {
+    "kcelectra": ("electra", {"vocab_size": 50135, "embedding_size": 768, "hidden_size": 768, "num_hidden_layers": 12,
+                              "num_attention_heads": 12, "intermediate_size": 3072, "max_position_embeddings": 512}),
+    "roberta": ("roberta", {"vocab_size": 50265, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+                            "intermediate_size": 3072, "max_position_embeddings": 514, "type_vocab_size": 1,
+                            "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2}),
+    "klue_bert": ("bert", {"vocab_size": 32000, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+                           "intermediate_size": 3072, "max_position_embeddings": 512}),
+}  # fmt: skip
+
 _PRESETS: dict[str, dict[str, Any]] = {
     # Tests: well under 5M parameters, every part switched on.
     "tiny": {

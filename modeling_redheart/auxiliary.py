@@ -26,7 +26,8 @@ class DSPEncoder(nn.Module):
             nn.Conv1d(width, width, kernel_size=3, stride=2, padding=1), nn.GELU(),
         )  # fmt: skip
         self.audio_layers = nn.ModuleList(
-            RedHeartBlock(config, width, config.backbone.num_attention_heads, cfg.dsp_intermediate_size, 0.1, 0.1)
+            RedHeartBlock(config, width, config.backbone.num_attention_heads, cfg.dsp_intermediate_size,
+                          config.backbone.hidden_dropout_prob, config.backbone.attention_probs_dropout_prob)
             for _ in range(cfg.dsp_layers)
         )
         self.bio_in = nn.Sequential(nn.Linear(cfg.biosignal_features, width), nn.GELU(), nn.Linear(width, width))

@@ -59,3 +59,18 @@ def format_breakdown(breakdown: dict) -> str:
     if breakdown["encoders"]:
         lines.append(f"{'system total':<28}{breakdown['system_total'] / 1e6:>12.2f}")
     return "\n".join(lines)
+
+
+def base_encoder_parameters() -> dict[str, int]:
+    """Exact parameter counts of the production encoders' architectures (built on the meta device)."""
+    from transformers import AutoConfig, AutoModel
+
+    from ..configuration_redheart.presets import BASE_ENCODER_SHAPES
+
+    counts = {}
+    for name, (model_type, kwargs) in BASE_ENCODER_SHAPES.items():
+        with torch.device("meta"):
+            model = AutoModel.from_config(AutoConfig.for_model(model_type, **kwargs))
+        counts[name] = sum(p.numel() for p in model.parameters())
+    return counts
+
