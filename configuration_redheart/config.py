@@ -87,7 +87,9 @@ class RedHeartBackboneConfig(PreTrainedConfig):
         _divides(self, "hidden_size", "num_attention_heads")
         _probability(self, ("hidden_dropout_prob", "attention_probs_dropout_prob"))
         if list(self.tasks) != ["emotion", "bentham", "regret", "surd"]:
-            raise ValueError(f"RedHeartBackboneConfig.tasks must be emotion, bentham, regret, surd; got {self.tasks}")
+            raise ValueError(
+                f"RedHeartBackboneConfig.tasks must be emotion, bentham, regret, surd; got {self.tasks}"
+            )
         super().__post_init__(**kwargs)
 
 
@@ -142,7 +144,9 @@ class RedHeartHeadsConfig(PreTrainedConfig):
             )
         _probability(self, ("dropout",))
         if self.router_aux_loss_coef < 0:
-            raise ValueError(f"RedHeartHeadsConfig.router_aux_loss_coef must be >= 0, got {self.router_aux_loss_coef}")
+            raise ValueError(
+                f"RedHeartHeadsConfig.router_aux_loss_coef must be >= 0, got {self.router_aux_loss_coef}"
+            )
         super().__post_init__(**kwargs)
 
 
@@ -220,13 +224,17 @@ def normalise_encoder(name: str, spec: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"RedHeartConfig.encoders[{name!r}] must be a dict, got {type(spec).__name__}")
     unknown = sorted(set(spec) - set(ENCODER_KEYS))
     if unknown:
-        raise ValueError(f"RedHeartConfig.encoders[{name!r}] has unknown keys {unknown}; allowed: {list(ENCODER_KEYS)}")
+        raise ValueError(
+            f"RedHeartConfig.encoders[{name!r}] has unknown keys {unknown}; allowed: {list(ENCODER_KEYS)}"
+        )
     out = {"revision": None, "enabled": True, "languages": ["*"], "max_length": 512, **spec}
     if not isinstance(out.get("model_name_or_path"), str) or not out["model_name_or_path"]:
         raise ValueError(f"RedHeartConfig.encoders[{name!r}].model_name_or_path must be a non-empty string")
     hidden = out.get("hidden_size")
     if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden <= 0:
-        raise ValueError(f"RedHeartConfig.encoders[{name!r}].hidden_size must be a positive integer, got {hidden!r}")
+        raise ValueError(
+            f"RedHeartConfig.encoders[{name!r}].hidden_size must be a positive integer, got {hidden!r}"
+        )
     if not isinstance(out["max_length"], int) or out["max_length"] <= 0:
         raise ValueError(f"RedHeartConfig.encoders[{name!r}].max_length must be a positive integer")
     bad = [lang for lang in out["languages"] if lang not in KNOWN_LANGUAGES]
@@ -308,19 +316,29 @@ class RedHeartConfig(PreTrainedConfig):
             raise ValueError("RedHeartConfig: at least one of use_heads / use_analyzers must be True")
         if not isinstance(self.encoders, dict) or not self.encoders:
             raise ValueError("RedHeartConfig.encoders must be a non-empty dict of name -> encoder entry")
-        self.encoders = {str(name): normalise_encoder(str(name), spec) for name, spec in self.encoders.items()}
+        self.encoders = {
+            str(name): normalise_encoder(str(name), spec) for name, spec in self.encoders.items()
+        }
         if not any(spec["enabled"] for spec in self.encoders.values()):
             raise ValueError("RedHeartConfig.encoders: at least one encoder must be enabled")
         for name in ("emotion_labels", "kote_labels", "acceptability_frameworks", "bentham_elements"):
             check_unique(f"RedHeartConfig.{name}", getattr(self, name))
-        if len(self.bentham_signs) != len(self.bentham_elements) or any(s not in (1, -1) for s in self.bentham_signs):
-            raise ValueError("RedHeartConfig.bentham_signs must hold +1/-1, one per entry of bentham_elements")
+        if len(self.bentham_signs) != len(self.bentham_elements) or any(
+            s not in (1, -1) for s in self.bentham_signs
+        ):
+            raise ValueError(
+                "RedHeartConfig.bentham_signs must hold +1/-1, one per entry of bentham_elements"
+            )
         unknown_weights = sorted(set(self.loss_weights) - set(TASK_LOSSES))
         if unknown_weights:
-            raise ValueError(f"RedHeartConfig.loss_weights has unknown tasks {unknown_weights}; known: {TASK_LOSSES}")
+            raise ValueError(
+                f"RedHeartConfig.loss_weights has unknown tasks {unknown_weights}; known: {TASK_LOSSES}"
+            )
         unknown_tasks = sorted(set(self.trained_tasks) - set(TASK_LOSSES))
         if unknown_tasks:
-            raise ValueError(f"RedHeartConfig.trained_tasks has unknown tasks {unknown_tasks}; known: {TASK_LOSSES}")
+            raise ValueError(
+                f"RedHeartConfig.trained_tasks has unknown tasks {unknown_tasks}; known: {TASK_LOSSES}"
+            )
         if self.focal_gamma < 0 or self.huber_delta <= 0:
             raise ValueError("RedHeartConfig.focal_gamma must be >= 0 and huber_delta > 0")
 

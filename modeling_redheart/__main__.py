@@ -12,7 +12,9 @@ def main() -> None:
     args = parser.parse_args()
     config = RedHeartConfig.from_preset(args.preset)
     # The production trio's architectures are known; count them too when the preset uses them.
-    encoders = base_encoder_parameters() if set(config.encoders) == {"kcelectra", "roberta", "klue_bert"} else None
+    encoders = (
+        base_encoder_parameters() if set(config.encoders) == {"kcelectra", "roberta", "klue_bert"} else None
+    )
     print(format_breakdown(parameter_breakdown(config, encoders)))
 
 

@@ -16,7 +16,9 @@ from .outputs_spec import OutputLayer, task_output_dims
 
 
 class TaskAnalyzer(nn.Module):
-    def __init__(self, config, task: str, num_layers: int, intermediate_size: int, num_languages: int = 0) -> None:
+    def __init__(
+        self, config, task: str, num_layers: int, intermediate_size: int, num_languages: int = 0
+    ) -> None:
         super().__init__()
         cfg, width = config.analyzers, config.backbone.hidden_size
         self.query_offsets = nn.Parameter(torch.zeros(cfg.num_queries, width))
@@ -51,8 +53,13 @@ class RedHeartAnalyzers(nn.Module):
     def __init__(self, config) -> None:
         super().__init__()
         cfg = config.analyzers
-        self.emotion = TaskAnalyzer(config, "emotion", cfg.emotion_layers, cfg.emotion_intermediate_size,
-                                    num_languages=cfg.num_languages)
+        self.emotion = TaskAnalyzer(
+            config,
+            "emotion",
+            cfg.emotion_layers,
+            cfg.emotion_intermediate_size,
+            num_languages=cfg.num_languages,
+        )
         self.bentham = TaskAnalyzer(config, "bentham", cfg.bentham_layers, cfg.bentham_intermediate_size)
         self.regret = TaskAnalyzer(config, "regret", cfg.regret_layers, cfg.regret_intermediate_size)
         self.surd = TaskAnalyzer(config, "surd", cfg.surd_layers, cfg.surd_intermediate_size)
@@ -69,7 +76,9 @@ class RedHeartAnalyzers(nn.Module):
     ):
         context, mask = [tokens], [token_mask]
         if head_summaries is not None:
-            summaries = torch.stack([head_summaries[t] for t in ("emotion", "bentham", "regret", "surd")], dim=1)
+            summaries = torch.stack(
+                [head_summaries[t] for t in ("emotion", "bentham", "regret", "surd")], dim=1
+            )
             context.append(summaries)
             mask.append(torch.ones(summaries.shape[:2], dtype=torch.bool, device=summaries.device))
         shared_context, shared_mask = torch.cat(context, dim=1), torch.cat(mask, dim=1)

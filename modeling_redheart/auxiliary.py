@@ -26,15 +26,25 @@ class DSPEncoder(nn.Module):
             nn.Conv1d(width, width, kernel_size=3, stride=2, padding=1), nn.GELU(),
         )  # fmt: skip
         self.audio_layers = nn.ModuleList(
-            RedHeartBlock(config, width, config.backbone.num_attention_heads, cfg.dsp_intermediate_size,
-                          config.backbone.hidden_dropout_prob, config.backbone.attention_probs_dropout_prob)
+            RedHeartBlock(
+                config,
+                width,
+                config.backbone.num_attention_heads,
+                cfg.dsp_intermediate_size,
+                config.backbone.hidden_dropout_prob,
+                config.backbone.attention_probs_dropout_prob,
+            )
             for _ in range(cfg.dsp_layers)
         )
-        self.bio_in = nn.Sequential(nn.Linear(cfg.biosignal_features, width), nn.GELU(), nn.Linear(width, width))
+        self.bio_in = nn.Sequential(
+            nn.Linear(cfg.biosignal_features, width), nn.GELU(), nn.Linear(width, width)
+        )
         self.type_embeddings = nn.Embedding(2, width)  # 0 audio, 1 biosignals
         self.norm = nn.LayerNorm(width)
 
-    def forward(self, features: dict[str, torch.Tensor], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, features: dict[str, torch.Tensor], batch_size: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Return modality tokens [B, M, d] and their mask [B, M]."""
         tokens, masks = [], []
         if "audio" in features:

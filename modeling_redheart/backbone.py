@@ -35,16 +35,25 @@ class RedHeartBackbone(nn.Module):
         super().__init__()
         cfg = config.backbone
         self.layers = nn.ModuleList(
-            RedHeartBlock(config, cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size,
-                          cfg.hidden_dropout_prob, cfg.attention_probs_dropout_prob, cfg.hidden_act,
-                          cfg.layer_norm_eps)  # fmt: skip
+            RedHeartBlock(
+                config,
+                cfg.hidden_size,
+                cfg.num_attention_heads,
+                cfg.intermediate_size,
+                cfg.hidden_dropout_prob,
+                cfg.attention_probs_dropout_prob,
+                cfg.hidden_act,
+                cfg.layer_norm_eps,
+            )  # fmt: skip
             for _ in range(cfg.num_hidden_layers)
         )
         self.final_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
         self.pooling = TaskAttentionPooling(cfg.hidden_size, len(cfg.tasks), cfg.layer_norm_eps)
         self.tasks = list(cfg.tasks)
 
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, tokens: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Return contextual tokens [B, L, d] and one pooled vector [B, d] per task."""
         for layer in self.layers:
             tokens = layer(tokens, None, mask)

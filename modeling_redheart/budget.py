@@ -73,4 +73,3 @@ def base_encoder_parameters() -> dict[str, int]:
             model = AutoModel.from_config(AutoConfig.for_model(model_type, **kwargs))
         counts[name] = sum(p.numel() for p in model.parameters())
     return counts
-

@@ -21,7 +21,9 @@ class DerivedOutputs(nn.Module):
             ([kote_index[m] for m in a if m in kote_index], [kote_index[m] for m in b if m in kote_index])
             for a, b in CULTURAL_COMPOSITIONS.values()
         ]
-        self.register_buffer("signs", torch.tensor(config.bentham_signs, dtype=torch.float32), persistent=False)
+        self.register_buffer(
+            "signs", torch.tensor(config.bentham_signs, dtype=torch.float32), persistent=False
+        )
 
     def core(self, emotion_probs: torch.Tensor) -> torch.Tensor:
         """p(group) = max of the group's member probabilities."""
@@ -30,7 +32,10 @@ class DerivedOutputs(nn.Module):
     def cultural(self, kote_probs: torch.Tensor) -> torch.Tensor:
         """p = sqrt(max_A p * max_B p): high only when both components are present."""
         return torch.stack(
-            [torch.sqrt(kote_probs[:, a].amax(-1) * kote_probs[:, b].amax(-1) + 1e-12) for a, b in self.cultural_members],
+            [
+                torch.sqrt(kote_probs[:, a].amax(-1) * kote_probs[:, b].amax(-1) + 1e-12)
+                for a, b in self.cultural_members
+            ],
             dim=-1,
         )
 

@@ -36,8 +36,12 @@ class EmotionMoEHead(nn.Module):
         self.router = nn.Linear(width, cfg.emotion_num_experts)
         self.norm = nn.LayerNorm(width)
         self.experts = nn.ModuleList(
-            nn.Sequential(nn.Linear(width, cfg.emotion_expert_size), nn.GELU(), nn.Dropout(cfg.dropout),
-                          nn.Linear(cfg.emotion_expert_size, width))  # fmt: skip
+            nn.Sequential(
+                nn.Linear(width, cfg.emotion_expert_size),
+                nn.GELU(),
+                nn.Dropout(cfg.dropout),
+                nn.Linear(cfg.emotion_expert_size, width),
+            )  # fmt: skip
             for _ in range(cfg.emotion_num_experts)
         )
         self.out_norm = nn.LayerNorm(width)
@@ -73,8 +77,11 @@ class BenthamHead(nn.Module):
         super().__init__()
         cfg, width = config.heads, config.backbone.hidden_size
         n_elements = len(config.bentham_elements)
-        self.trunk = nn.Sequential(ResidualMLP(width, cfg.bentham_hidden_size, cfg.dropout),
-                                   ResidualMLP(width, cfg.bentham_hidden_size, cfg.dropout), nn.LayerNorm(width))
+        self.trunk = nn.Sequential(
+            ResidualMLP(width, cfg.bentham_hidden_size, cfg.dropout),
+            ResidualMLP(width, cfg.bentham_hidden_size, cfg.dropout),
+            nn.LayerNorm(width),
+        )
         dims = task_output_dims(config)["bentham"]
         self.output = OutputLayer(width, {k: v for k, v in dims.items() if k != "weight_logits"})
         # Weighting layers: one small MLP per element (batched as [E, d, h] for speed).
@@ -98,7 +105,9 @@ class ResidualMLPHead(nn.Module):
     def __init__(self, config, task: str, inner_size: int, num_blocks: int) -> None:
         super().__init__()
         width = config.backbone.hidden_size
-        self.blocks = nn.Sequential(*(ResidualMLP(width, inner_size, config.heads.dropout) for _ in range(num_blocks)))
+        self.blocks = nn.Sequential(
+            *(ResidualMLP(width, inner_size, config.heads.dropout) for _ in range(num_blocks))
+        )
         self.norm = nn.LayerNorm(width)
         self.output = OutputLayer(width, task_output_dims(config)[task])
 

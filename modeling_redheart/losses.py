@@ -44,7 +44,9 @@ def masked_huber(prediction: torch.Tensor, labels: torch.Tensor, delta: float) -
     return nn.functional.huber_loss(prediction[rows], labels[rows].to(prediction.dtype), delta=delta)
 
 
-def pairwise_utility_loss(utility: torch.Tensor, utility_std: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor | None:
+def pairwise_utility_loss(
+    utility: torch.Tensor, utility_std: torch.Tensor, pairs: torch.Tensor
+) -> torch.Tensor | None:
     """Pairwise logistic (Bradley-Terry) loss with a Thurstone-style scale from the predicted spread.
 
     pairs [P, 2] holds (index of the more pleasant, index of the less pleasant) example of the batch:
@@ -63,7 +65,10 @@ def surd_loss(raw_shares: torch.Tensor, labels: torch.Tensor, sum_weight: float)
     if not rows.any():
         return None
     pred = raw_shares[rows]
-    return nn.functional.mse_loss(pred, labels[rows].to(pred.dtype)) + sum_weight * ((pred.sum(-1) - 1) ** 2).mean()
+    return (
+        nn.functional.mse_loss(pred, labels[rows].to(pred.dtype))
+        + sum_weight * ((pred.sum(-1) - 1) ** 2).mean()
+    )
 
 
 def range_penalty(weights: torch.Tensor, low: float, high: float) -> torch.Tensor:

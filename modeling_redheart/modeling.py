@@ -8,6 +8,12 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 
 from ..configuration_redheart.config import TASK_LOSSES, RedHeartConfig
+from .analyzers import RedHeartAnalyzers, TaskAnalyzer
+from .auxiliary import TASKS, DSPEncoder, KalmanFusion, UtilityModule
+from .backbone import RedHeartBackbone, TaskAttentionPooling
+from .derived import DerivedOutputs
+from .fusion import EncoderFusion
+from .heads import BenthamHead, RedHeartHeads
 from .losses import (
     IGNORE,
     focal_loss,
@@ -18,12 +24,6 @@ from .losses import (
     range_penalty,
     surd_loss,
 )
-from .analyzers import RedHeartAnalyzers, TaskAnalyzer
-from .auxiliary import TASKS, DSPEncoder, KalmanFusion, UtilityModule
-from .backbone import RedHeartBackbone, TaskAttentionPooling
-from .derived import DerivedOutputs
-from .fusion import EncoderFusion
-from .heads import BenthamHead, RedHeartHeads
 from .outputs import RedHeartOutput
 from .outputs_spec import task_output_dims
 from .remote_code import AUTO_MAP, export_remote_code
@@ -41,7 +41,13 @@ class RedHeartPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = True
     _supports_sdpa = True
     _supports_attention_backend = True
-    _no_split_modules = ["RedHeartBlock", "ResidualMLP", "EmotionMoEHead", "BenthamHead", "TaskAttentionPooling"]
+    _no_split_modules = [
+        "RedHeartBlock",
+        "ResidualMLP",
+        "EmotionMoEHead",
+        "BenthamHead",
+        "TaskAttentionPooling",
+    ]
 
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
         """Save weights and config as usual, plus Red Heart's own code for the `trust_remote_code` route."""
@@ -63,7 +69,9 @@ class RedHeartPreTrainedModel(PreTrainedModel):
             init.zeros_(module.weight_in_bias)
             init.normal_(module.weight_out, mean=0.0, std=std)
             init.zeros_(module.weight_out_bias)
-        elif isinstance(module, DerivedOutputs):  # non-persistent buffer: rebuilt here after meta-device loading
+        elif isinstance(
+            module, DerivedOutputs
+        ):  # non-persistent buffer: rebuilt here after meta-device loading
             init.copy_(module.signs, torch.tensor(self.config.bentham_signs, dtype=module.signs.dtype))
         elif isinstance(module, UtilityModule):
             init.zeros_(module.log_temperature)
@@ -131,7 +139,9 @@ class RedHeartModel(RedHeartPreTrainedModel):
                                         utility_pairs, regret_labels, surd_labels), strict=True))  # fmt: skip
         check_labels(self.config, batch, labels)
         if modality_features and self.dsp is None:
-            raise ValueError("modality_features are read by the DSP encoder, which needs use_auxiliary and use_analyzers")
+            raise ValueError(
+                "modality_features are read by the DSP encoder, which needs use_auxiliary and use_analyzers"
+            )
 
         tokens, token_mask = self.fusion(encoder_hidden_states, encoder_attention_mask)
         tokens, task_vectors = self.backbone(tokens, token_mask)
@@ -153,7 +163,9 @@ class RedHeartModel(RedHeartPreTrainedModel):
             parts.append("analyzers")
         if self.kalman is not None:
             parts.append("kalman")
-        raw, summaries, uncertainty = self._combine(head_out, head_summaries, analyzer_out, analyzer_summaries)
+        raw, summaries, uncertainty = self._combine(
+            head_out, head_summaries, analyzer_out, analyzer_summaries
+        )
         output, logits = self._derive(raw, summaries, uncertainty, routing, task_vectors, parts)
 
         if any(v is not None for v in labels.values()):
@@ -172,11 +184,15 @@ class RedHeartModel(RedHeartPreTrainedModel):
             head = torch.cat([head_out[task][n] for n in names], dim=-1)
             analyzer = torch.cat([analyzer_out[task][n] for n in names], dim=-1)
             if self.kalman is not None:
-                fused, variance = self.kalman(task, head, analyzer, head_summaries[task], analyzer_summaries[task])
+                fused, variance = self.kalman(
+                    task, head, analyzer, head_summaries[task], analyzer_summaries[task]
+                )
                 uncertainty[task] = variance
             else:
                 fused = 0.5 * (head + analyzer)
-            raw[task] = dict(zip(names, fused.split(list(self._output_dims[task].values()), dim=-1), strict=True))
+            raw[task] = dict(
+                zip(names, fused.split(list(self._output_dims[task].values()), dim=-1), strict=True)
+            )
             summaries[task] = 0.5 * (head_summaries[task] + analyzer_summaries[task])
         return raw, summaries, uncertainty
 
@@ -184,8 +200,14 @@ class RedHeartModel(RedHeartPreTrainedModel):
         """Apply the documented formulas; return the output and the (calibrated) logits the losses need."""
         emotion, bentham, regret, surd = (raw[t] for t in TASKS)
         temperature = self.utility.temperatures() if self.utility is not None else {}
-        logits = {name: source[name] / temperature.get(name, 1.0) for name, source in
-                  (("emotion_logits", emotion), ("kote_logits", emotion), ("acceptability_logits", bentham))}
+        logits = {
+            name: source[name] / temperature.get(name, 1.0)
+            for name, source in (
+                ("emotion_logits", emotion),
+                ("kote_logits", emotion),
+                ("acceptability_logits", bentham),
+            )
+        }
         logits["raw_shares"] = surd["surd_logits"].sigmoid()
         emotion_probs = logits["emotion_logits"].sigmoid()
         kote_probs = logits["kote_logits"].sigmoid()
@@ -226,7 +248,10 @@ class RedHeartModel(RedHeartPreTrainedModel):
             "kote_labels": ("kote", lambda y: focal_loss(logits["kote_logits"], y, cfg.focal_gamma)),
             "sentiment_labels": ("sentiment", lambda y: masked_mse(out.sentiment, y)),
             "utility_pairs": ("utility", lambda y: pairwise_utility_loss(out.utility, out.utility_std, y)),
-            "acceptability_labels": ("acceptability", lambda y: masked_bce(logits["acceptability_logits"], y)),
+            "acceptability_labels": (
+                "acceptability",
+                lambda y: masked_bce(logits["acceptability_logits"], y),
+            ),
             "regret_labels": ("regret", lambda y: masked_huber(out.regret_potential, y, cfg.huber_delta)),
             "surd_labels": ("surd", lambda y: surd_loss(logits["raw_shares"], y, cfg.surd_sum_weight)),
         }
@@ -239,14 +264,18 @@ class RedHeartModel(RedHeartPreTrainedModel):
         else:
             total = sum(cfg.loss_weights.get(k, 1.0) * v for k, v in task.items())
         low, high = cfg.heads.bentham_weight_range
-        regularisers = {"bentham_range": cfg.bentham_range_weight * range_penalty(out.bentham_weights, low, high)}
+        regularisers = {
+            "bentham_range": cfg.bentham_range_weight * range_penalty(out.bentham_weights, low, high)
+        }
         if routing is not None:
             regularisers["load_balancing"] = cfg.heads.router_aux_loss_coef * routing["load_balancing_loss"]
         total = total + sum(regularisers.values())
         return total, {**task, **regularisers}
 
     @staticmethod
-    def _confidence_loss(out: RedHeartOutput, logit: torch.Tensor, emotion_labels: torch.Tensor) -> torch.Tensor | None:
+    def _confidence_loss(
+        out: RedHeartOutput, logit: torch.Tensor, emotion_labels: torch.Tensor
+    ) -> torch.Tensor | None:
         """Confidence is trained to predict whether the top emotion is a gold label (a derived, detached target)."""
         rows = (emotion_labels != IGNORE).all(dim=-1)
         if not rows.any():

@@ -49,7 +49,9 @@ def _relative_imports(module: str) -> tuple[Path, list[tuple[ast.ImportFrom, str
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level > 0:
             if node.module is None:
-                raise ValueError(f"{path}: `from . import name` cannot be shipped as remote code; import from a module")
+                raise ValueError(
+                    f"{path}: `from . import name` cannot be shipped as remote code; import from a module"
+                )
             found.append((node, _resolve(module, is_package, node)))
     return path, found
 
@@ -68,7 +70,9 @@ def flatten_sources(entries: tuple[str, ...], root: str) -> dict[str, str]:
         for node, target in sorted(imports, key=lambda item: item[0].lineno, reverse=True):
             names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in node.names)
             indent = lines[node.lineno - 1][: node.col_offset]
-            lines[node.lineno - 1 : node.end_lineno] = [f"{indent}from .{flat_name(target, root)} import {names}"]
+            lines[node.lineno - 1 : node.end_lineno] = [
+                f"{indent}from .{flat_name(target, root)} import {names}"
+            ]
             todo.append(target)
         files[f"{flat_name(module, root)}.py"] = "\n".join(lines) + "\n"
     return files
@@ -92,7 +96,11 @@ def export_remote_code(save_directory: str | Path, entries: tuple[str, ...] = EN
     sources = {p.name: p for p in Path(__file__).parent.glob("*.py") if p.name != "__init__.py"}
     for entry in entries:
         if f"{entry}.py" not in sources:
-            loaded = [m for name, m in sys.modules.items() if name.endswith(f".{entry}") and getattr(m, "__file__", None)]
+            loaded = [
+                m
+                for name, m in sys.modules.items()
+                if name.endswith(f".{entry}") and getattr(m, "__file__", None)
+            ]
             if not loaded:
                 raise FileNotFoundError(f"cannot find the code of {entry!r} to ship with the model")
             sources[f"{entry}.py"] = Path(loaded[-1].__file__)

@@ -26,7 +26,9 @@ def check_encoder_inputs(config, hidden_states, attention_mask) -> int:
         raise ValueError(f"unknown encoder(s) {unknown}; this config knows {list(config.encoders)}")
     disabled = sorted(n for n in hidden_states if not config.encoders[n]["enabled"])
     if disabled:
-        raise ValueError(f"encoder(s) {disabled} are disabled in the config (encoders[name]['enabled'] is False)")
+        raise ValueError(
+            f"encoder(s) {disabled} are disabled in the config (encoders[name]['enabled'] is False)"
+        )
     extra_masks = sorted(set(attention_mask) - set(hidden_states))
     if extra_masks:
         raise ValueError(f"encoder_attention_mask has entries {extra_masks} without hidden states")
@@ -35,7 +37,9 @@ def check_encoder_inputs(config, hidden_states, attention_mask) -> int:
         expected = config.encoders[name]["hidden_size"]
         if not isinstance(states, torch.Tensor) or states.dim() != 3 or states.shape[-1] != expected:
             shape = tuple(states.shape) if isinstance(states, torch.Tensor) else type(states).__name__
-            raise ValueError(f"encoder_hidden_states[{name!r}] must be [batch, length, {expected}], got {shape}")
+            raise ValueError(
+                f"encoder_hidden_states[{name!r}] must be [batch, length, {expected}], got {shape}"
+            )
         _finite(f"encoder_hidden_states[{name!r}]", states)
         if name not in attention_mask:
             raise ValueError(f"encoder_attention_mask[{name!r}] is missing")
@@ -50,7 +54,9 @@ def check_encoder_inputs(config, hidden_states, attention_mask) -> int:
         if batch is None:
             batch = states.shape[0]
         elif states.shape[0] != batch:
-            raise ValueError(f"encoder_hidden_states[{name!r}] has batch {states.shape[0]}, others have {batch}")
+            raise ValueError(
+                f"encoder_hidden_states[{name!r}] has batch {states.shape[0]}, others have {batch}"
+            )
         total_tokens += states.shape[1]
         present = mask.to(torch.bool).any(dim=1)
         any_token = present if any_token is None else any_token | present
@@ -71,10 +77,14 @@ def check_modality_inputs(config, features, batch: int) -> None:
     if features is None:
         return
     if not isinstance(features, dict):
-        raise ValueError("modality_features must be a dict with keys among 'audio', 'audio_mask', 'biosignals'")
+        raise ValueError(
+            "modality_features must be a dict with keys among 'audio', 'audio_mask', 'biosignals'"
+        )
     unknown = sorted(set(features) - {"audio", "audio_mask", "biosignals"})
     if unknown:
-        raise ValueError(f"modality_features has unknown keys {unknown}; allowed: audio, audio_mask, biosignals")
+        raise ValueError(
+            f"modality_features has unknown keys {unknown}; allowed: audio, audio_mask, biosignals"
+        )
     aux = config.auxiliary
     if "audio" in features:
         audio = features["audio"]
@@ -84,7 +94,9 @@ def check_modality_inputs(config, features, batch: int) -> None:
                 f"got {tuple(audio.shape)}"
             )
         if not 1 <= audio.shape[1] <= aux.max_audio_frames:
-            raise ValueError(f"modality_features['audio'] has {audio.shape[1]} frames; allowed 1..{aux.max_audio_frames}")
+            raise ValueError(
+                f"modality_features['audio'] has {audio.shape[1]} frames; allowed 1..{aux.max_audio_frames}"
+            )
         _finite("modality_features['audio']", audio)
         mask = features.get("audio_mask")
         if mask is not None and tuple(mask.shape) != tuple(audio.shape[:2]):
@@ -139,18 +151,31 @@ def check_labels(config, batch: int, labels: dict) -> None:
         if value is not None:
             partial = ((value == IGNORE).any(-1) & (value != IGNORE).any(-1)).nonzero().flatten().tolist()
             if partial:
-                raise ValueError(f"{name} rows {partial} are partly -100: a row is either labelled or all -100")
+                raise ValueError(
+                    f"{name} rows {partial} are partly -100: a row is either labelled or all -100"
+                )
     surd = labels.get("surd_labels")
     if surd is not None:
         rows = (surd != IGNORE).all(-1)
-        if rows.any() and not torch.allclose(surd[rows].float().sum(-1), torch.ones(int(rows.sum())), atol=1e-3):
+        if rows.any() and not torch.allclose(
+            surd[rows].float().sum(-1), torch.ones(int(rows.sum())), atol=1e-3
+        ):
             raise ValueError("surd_labels rows must sum to 1 (redundant + unique + synergistic + leak)")
     pairs = labels.get("utility_pairs")
     if pairs is not None:
-        if not isinstance(pairs, torch.Tensor) or pairs.dim() != 2 or pairs.shape[1] != 2 or pairs.is_floating_point():
-            raise ValueError("utility_pairs must be an integer tensor [P, 2] of (more pleasant, less pleasant) indices")
+        if (
+            not isinstance(pairs, torch.Tensor)
+            or pairs.dim() != 2
+            or pairs.shape[1] != 2
+            or pairs.is_floating_point()
+        ):
+            raise ValueError(
+                "utility_pairs must be an integer tensor [P, 2] of (more pleasant, less pleasant) indices"
+            )
         if pairs.numel() and (pairs.min() < 0 or pairs.max() >= batch):
-            raise ValueError(f"utility_pairs indices must be in [0, {batch}), got {pairs.min().item()}..{pairs.max().item()}")
+            raise ValueError(
+                f"utility_pairs indices must be in [0, {batch}), got {pairs.min().item()}..{pairs.max().item()}"
+            )
         if pairs.numel() and (pairs[:, 0] == pairs[:, 1]).any():
             raise ValueError("utility_pairs must compare two different examples")
 

@@ -45,7 +45,7 @@ def make_inputs(config: RedHeartConfig, batch: int = 4, seed: int = 0, lengths=(
         states[name] = torch.randn(batch, length, hidden, generator=gen)
         mask = torch.ones(batch, length, dtype=torch.long)
         for row in range(batch):
-            mask[row, length - (row % 3):] = 0  # varied padding
+            mask[row, length - (row % 3) :] = 0  # varied padding
         masks[name] = mask
     inputs = {"encoder_hidden_states": states, "encoder_attention_mask": masks}
     if modality:

@@ -23,7 +23,9 @@ def breakdown_330m():
 @pytest.mark.parametrize(("group", "part"), list(SPEC_M))
 def test_330m_parts_within_5_percent(breakdown_330m, group, part):
     measured = breakdown_330m["groups"][group][part] / 1e6
-    assert abs(measured - SPEC_M[group, part]) <= 0.05 * SPEC_M[group, part], f"{group}.{part}: {measured:.2f}M"
+    assert abs(measured - SPEC_M[group, part]) <= 0.05 * SPEC_M[group, part], (
+        f"{group}.{part}: {measured:.2f}M"
+    )
 
 
 def test_330m_totals(breakdown_330m):

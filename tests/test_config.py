@@ -38,7 +38,10 @@ def test_330m_preset_is_the_design_shape():
         ({"kote_labels": []}, "kote_labels"),
         ({"encoders": {"x": {"model_name_or_path": "m", "hidden_size": 8, "colour": "red"}}}, "colour"),
         ({"encoders": {"x": {"model_name_or_path": "m", "hidden_size": 0}}}, "hidden_size"),
-        ({"encoders": {"x": {"model_name_or_path": "m", "hidden_size": 8, "languages": ["fr"]}}}, "languages"),
+        (
+            {"encoders": {"x": {"model_name_or_path": "m", "hidden_size": 8, "languages": ["fr"]}}},
+            "languages",
+        ),
         ({"encoders": {"x": {"model_name_or_path": "m", "hidden_size": 8, "enabled": False}}}, "enabled"),
         ({"use_heads": False, "use_analyzers": False}, "use_heads"),
         ({"loss_weights": {"telepathy": 1.0}}, "telepathy"),

@@ -6,14 +6,14 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 import torch
-from conftest import make_inputs, make_labels
 from transformers import AutoConfig, AutoModel
 
 import redheart
 from redheart.configuration_redheart import RedHeartConfig
 from redheart.modeling_redheart import RedHeartModel
+
+from conftest import make_inputs, make_labels
 
 
 def _outputs(model, inputs):
@@ -146,8 +146,13 @@ def test_transformers_conventions(tiny_model):
     assert tiny_model.supports_gradient_checkpointing and tiny_model._supports_sdpa
     # _init_weights: norms start at identity, biases at zero, added parameters at the configured std.
     ln = tiny_model.backbone.final_norm
-    assert torch.equal(ln.weight, torch.ones_like(ln.weight)) and torch.equal(ln.bias, torch.zeros_like(ln.bias))
-    assert torch.equal(tiny_model.fusion.projections["enc_a"].bias, torch.zeros_like(tiny_model.fusion.projections["enc_a"].bias))
+    assert torch.equal(ln.weight, torch.ones_like(ln.weight)) and torch.equal(
+        ln.bias, torch.zeros_like(ln.bias)
+    )
+    assert torch.equal(
+        tiny_model.fusion.projections["enc_a"].bias,
+        torch.zeros_like(tiny_model.fusion.projections["enc_a"].bias),
+    )
     std = tiny_model.config.initializer_range
     for param in (tiny_model.backbone.pooling.queries, tiny_model.heads.bentham.weight_in):
         assert 0.5 * std < param.std().item() < 1.5 * std

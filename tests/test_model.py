@@ -6,10 +6,11 @@ import copy
 
 import pytest
 import torch
-from conftest import make_inputs, make_labels
 
 from redheart.configuration_redheart import RedHeartConfig
 from redheart.modeling_redheart import RedHeartModel
+
+from conftest import make_inputs, make_labels
 
 
 def test_outputs_cover_the_design_table(tiny_model, tiny_config):
@@ -48,8 +49,16 @@ def test_masked_losses_skip_missing_tasks(tiny_model, tiny_config):
     inputs = make_inputs(tiny_config)
     labels = make_labels(tiny_config)
     out = tiny_model(**inputs, **labels)
-    assert {"emotion", "kote", "sentiment", "utility", "acceptability", "regret", "surd", "confidence"} <= set(
-        out.task_losses)
+    assert {
+        "emotion",
+        "kote",
+        "sentiment",
+        "utility",
+        "acceptability",
+        "regret",
+        "surd",
+        "confidence",
+    } <= set(out.task_losses)
     assert torch.isfinite(out.loss)
     only_emotion = {"emotion_labels": labels["emotion_labels"]}
     out = tiny_model(**inputs, **only_emotion)
@@ -149,7 +158,10 @@ BAD_INPUTS = [
     (lambda x: x["encoder_attention_mask"].pop("enc_b"), "enc_b"),
     (lambda x: x["encoder_hidden_states"]["enc_a"].__setitem__((0, 0, 0), float("nan")), "NaN"),
     (lambda x: x["encoder_hidden_states"]["enc_b"].__setitem__((1, 0, 0), float("inf")), "NaN or inf"),
-    (lambda x: x["encoder_attention_mask"].update(enc_a=torch.zeros(4, 7), enc_b=torch.zeros(4, 5)), "no unmasked"),
+    (
+        lambda x: x["encoder_attention_mask"].update(enc_a=torch.zeros(4, 7), enc_b=torch.zeros(4, 5)),
+        "no unmasked",
+    ),
     (lambda x: x["modality_features"].update(audio=torch.zeros(4, 10, 3)), "audio"),
     (lambda x: x["modality_features"].update(biosignals=torch.full((4, 16), float("nan"))), "biosignals"),
     (lambda x: x["modality_features"].update(video=torch.zeros(4, 1)), "unknown keys"),
