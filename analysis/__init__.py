@@ -8,8 +8,8 @@ Welch spectra of trajectories (``spectral``) and biosignal/audio front ends for 
 from .kalman import KalmanResult, estimate_process_var, kalman_smooth
 from .signals import (
     AUDIO_FEATURES,
-    DSP_FEATURE_NAMES,
-    DSP_INPUT_FEATURES,
+    BIOSIGNAL_FEATURE_NAMES,
+    BIOSIGNAL_FEATURES,
     ECG_FEATURES,
     EDA_FEATURES,
     EEG_BANDS,
@@ -20,7 +20,8 @@ from .signals import (
     EDAFeatures,
     EEGFeatures,
     audio_features,
-    dsp_input_vector,
+    biosignal_vector,
+    dsp_inputs,
     ecg_features,
     eda_features,
     eeg_band_powers,
@@ -31,8 +32,8 @@ from .surd_result import AgentSummary, SurdResult
 
 __all__ = [
     "AUDIO_FEATURES",
-    "DSP_FEATURE_NAMES",
-    "DSP_INPUT_FEATURES",
+    "BIOSIGNAL_FEATURES",
+    "BIOSIGNAL_FEATURE_NAMES",
     "ECG_FEATURES",
     "EDA_FEATURES",
     "EEG_BANDS",
@@ -49,8 +50,9 @@ __all__ = [
     "Spectrum",
     "SurdResult",
     "audio_features",
+    "biosignal_vector",
     "dominant_periods",
-    "dsp_input_vector",
+    "dsp_inputs",
     "ecg_features",
     "eda_features",
     "eeg_band_powers",
