@@ -1,0 +1,81 @@
+"""Data layer: loaders for every data set onto one unified example schema, named splits, mixtures,
+target checks and the data report.
+
+Importing this package is cheap: the names below are loaded on first use (``schema`` never imports
+``datasets``), so the model and pipeline can ``from ..training.data.schema import GOEMOTIONS_LABELS``.
+
+Typical use (training/train.py)::
+
+    from .data import DataConfig, build_splits, check_heads, format_report
+
+    splits = build_splits(DataConfig.from_dict(cfg["data"]))   # RH_DATA_DIR or data_dir
+    print(format_report(splits.report()))
+    check_heads(splits.train, heads=["emotion", "sentiment", "acceptability", "utility", "regret"])
+    train_ds = splits.mixture(split="train")                     # weighted, seeded interleave
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    # schema (import-light)
+    "GOEMOTIONS_LABELS": "schema",
+    "KOTE_LABELS": "schema",
+    "EKMAN_GROUPS": "schema",
+    "SENTIMENT_GROUPS": "schema",
+    "CORE_EMOTIONS": "schema",
+    "FRAMEWORKS": "schema",
+    "FIELDS": "schema",
+    "TASK_FIELDS": "schema",
+    "get_features": "schema",
+    # common
+    "DataNotFoundError": "common",
+    "EmptySplitError": "common",
+    "MalformedDataError": "common",
+    "IssueLog": "common",
+    "resolve_source": "common",
+    # loaders
+    "load_goemotions": "goemotions",
+    "load_kote": "kote",
+    "load_ethics": "ethics",
+    "load_ethics_util": "ethics",
+    "load_kosbi": "kosbi_square",
+    "load_square": "kosbi_square",
+    "load_nsmc": "nsmc",
+    "load_nsmc_splits": "nsmc",
+    "load_timetravel": "timetravel",
+    # registry / mixture / report
+    "DataConfig": "registry",
+    "DataSplits": "registry",
+    "SETS": "registry",
+    "SET_TASKS": "registry",
+    "DEFAULT_WEIGHTS": "registry",
+    "build_splits": "registry",
+    "build_set": "registry",
+    "mix_datasets": "mixture",
+    "composition": "mixture",
+    "TargetVarianceError": "report",
+    "HEAD_FIELDS": "report",
+    "check_target_variance": "report",
+    "check_heads": "report",
+    "target_stats": "report",
+    "data_report": "report",
+    "format_report": "report",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{mod}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
