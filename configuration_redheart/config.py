@@ -343,6 +343,23 @@ class RedHeartConfig(PreTrainedConfig):
             raise ValueError("RedHeartConfig.focal_gamma must be >= 0 and huber_delta > 0")
 
     @property
+    def custom_pipelines(self) -> dict:
+        """Remote-code pipelines of config.json, minus the tasks registered in this process.
+
+        transformers' `pipeline()` lets a config's `custom_pipelines` override registered tasks and then demands
+        `trust_remote_code=True`; with the library installed (which registers `ethics-emotion`), the library's
+        own pipeline must win. The stored value is saved unchanged; without the library nothing is hidden.
+        """
+        from transformers.pipelines import PIPELINE_REGISTRY
+
+        stored = self.__dict__.get("custom_pipelines") or {}
+        return {task: info for task, info in stored.items() if task not in PIPELINE_REGISTRY.supported_tasks}
+
+    @custom_pipelines.setter
+    def custom_pipelines(self, value: dict) -> None:
+        self.__dict__["custom_pipelines"] = value
+
+    @property
     def hidden_size(self) -> int:
         """Model width (the backbone's), exposed for tools that look for `config.hidden_size`."""
         return self.backbone.hidden_size

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 from transformers import PreTrainedModel
@@ -26,7 +28,7 @@ from .losses import (
 )
 from .outputs import RedHeartOutput
 from .outputs_spec import task_output_dims
-from .remote_code import AUTO_MAP, export_remote_code
+from .remote_code import AUTO_MAP, CUSTOM_PIPELINES, export_remote_code
 from .validation import check_encoder_inputs, check_labels, check_language_ids, check_modality_inputs
 
 LABEL_NAMES = ("emotion_labels", "kote_labels", "sentiment_labels", "acceptability_labels", "utility_pairs",
@@ -50,10 +52,16 @@ class RedHeartPreTrainedModel(PreTrainedModel):
     ]
 
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
-        """Save weights and config as usual, plus Red Heart's own code for the `trust_remote_code` route."""
+        """Save weights and config as usual, plus Red Heart's own code for the `trust_remote_code` route.
+
+        The code (model and `ethics-emotion` pipeline) is written first, so that a push to the Hub includes it;
+        `config.custom_pipelines` names the pipeline when its code was shipped.
+        """
+        shipped = export_remote_code(save_directory)
         self.config.auto_map = dict(AUTO_MAP)
+        if f"{CUSTOM_PIPELINES['ethics-emotion']['impl'].split('.')[0]}.py" in shipped:
+            self.config.custom_pipelines = copy.deepcopy(CUSTOM_PIPELINES)
         super().save_pretrained(save_directory, *args, **kwargs)
-        export_remote_code(save_directory)
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

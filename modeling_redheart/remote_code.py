@@ -19,7 +19,13 @@ AUTO_MAP = {
     "AutoConfig": "configuration_redheart.RedHeartConfig",
     "AutoModel": "modeling_redheart.RedHeartModel",
 }
-ENTRY_MODULES = ("configuration_redheart", "modeling_redheart")
+#: The `ethics-emotion` pipeline, shipped so that `pipeline(..., trust_remote_code=True)` finds it.
+PIPELINE_ENTRY = "pipelines.ethics_emotion"
+ENTRY_MODULES = ("configuration_redheart", "modeling_redheart", PIPELINE_ENTRY)
+#: `custom_pipelines` of a saved config.json (written when the pipeline code is shipped).
+CUSTOM_PIPELINES = {
+    "ethics-emotion": {"impl": "pipelines_ethics_emotion.EthicsEmotionPipeline", "pt": ["AutoModel"], "type": "text"},
+}
 
 
 def flat_name(module: str, root: str) -> str:
@@ -92,18 +98,25 @@ def export_remote_code(save_directory: str | Path, entries: tuple[str, ...] = EN
         for name, source in files.items():
             (save_directory / name).write_text(source, encoding="utf-8")
         return sorted(files)
-    # Flat mode: the siblings of this file, plus entry modules the loader cached in another folder.
+    # Flat mode: the siblings of this file, plus entry modules the loader cached in another folder. The
+    # pipeline's code is there only if it was loaded; without it the model is saved without the pipeline.
     sources = {p.name: p for p in Path(__file__).parent.glob("*.py") if p.name != "__init__.py"}
     for entry in entries:
-        if f"{entry}.py" not in sources:
+        flat = entry.replace(".", "_")
+        if f"{flat}.py" not in sources:
             loaded = [
                 m
                 for name, m in sys.modules.items()
-                if name.endswith(f".{entry}") and getattr(m, "__file__", None)
+                if name.endswith(f".{flat}") and getattr(m, "__file__", None)
             ]
             if not loaded:
+                if entry == PIPELINE_ENTRY:
+                    continue
                 raise FileNotFoundError(f"cannot find the code of {entry!r} to ship with the model")
-            sources[f"{entry}.py"] = Path(loaded[-1].__file__)
+            # The loader caches each entry module with the files it imports in a folder of its own.
+            for path in Path(loaded[-1].__file__).parent.glob("*.py"):
+                if path.name != "__init__.py":
+                    sources.setdefault(path.name, path)
     for name, path in sorted(sources.items()):
         if path.resolve() != (save_directory / name).resolve():
             shutil.copyfile(path, save_directory / name)

@@ -1,0 +1,306 @@
+"""Inference benchmark: the full Red Heart system against the naive three-encoder baseline, in one run.
+
+Full system: ``pipeline("ethics-emotion", model=<330m preset>)`` -- three base-size encoders of the production
+shapes (KcELECTRA-base, RoBERTa-base, KLUE-BERT-base; random weights, locally trained tokenizers; built by
+``redheart.pipelines.local_encoders`` and cached) plus ``RedHeartModel`` of the ``330m`` preset (random weights).
+Naive baseline: what a user would write without Red Heart -- three ``pipeline("feature-extraction")`` on the same
+three encoder folders, called one text at a time (``return_tensors=True``, so no Python-list conversion cost is
+charged to it). The baseline produces only encoder features; the full system produces the whole analysis.
+
+Inputs are real sentences from the data folder (``RH_DATA_DIR``: GoEmotions EN and KOTE KO, half each), joined
+to about 48 tokens (short) and about 400 tokens (long). Latency runs alternate the two systems text by text, so
+background load hits both alike; throughput is the better of two rounds of each. The machine line reports the
+load average, because on a shared machine other processes change the numbers.
+
+    python benchmarks/bench_inference.py                  # the full comparison (a few minutes on 2 cores)
+    python benchmarks/bench_inference.py --quick          # smoke run on tiny models (seconds)
+    python benchmarks/bench_inference.py --dtype float32 --threads 2 --encoder-workers 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import pipeline
+from transformers.utils import logging as hf_logging
+
+import redheart  # noqa: F401  (registers the ethics-emotion task)
+from redheart.configuration_redheart.config import RedHeartConfig
+from redheart.modeling_redheart.modeling import RedHeartModel
+from redheart.pipelines.local_encoders import (
+    SAMPLE_SENTENCES,
+    base_encoder_entries,
+    build_base_encoder,
+    build_tiny_system,
+    default_cache_dir,
+    read_tsv_column,
+)
+from redheart.pipelines.metrics import quantile
+
+MODEL_MARKER = "redheart_bench_model.json"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def build_full_system(seed: int = 0) -> tuple[Path, dict[str, Path]]:
+    """The 330m preset with its encoder entries pointed at local base-size folders (both cached)."""
+    folders = {name: build_base_encoder(name, seed=seed) for name in ("kcelectra", "roberta", "klue_bert")}
+    out = default_cache_dir().parent / f"redheart-330m-random-s{seed}"
+    if not (out / MODEL_MARKER).is_file():
+        config = RedHeartConfig.from_preset("330m", encoders=base_encoder_entries(folders))
+        torch.manual_seed(seed)
+        model = RedHeartModel(config).eval()
+        model.save_pretrained(out)
+        (out / MODEL_MARKER).write_text(json.dumps({"preset": "330m", "seed": seed, "random_weights": True}))
+    return out, folders
+
+
+def build_quick_system() -> tuple[Path, dict[str, Path]]:
+    root = Path(tempfile.mkdtemp(prefix="redheart-bench-quick-"))
+    model_dir = build_tiny_system(root, max_length=128)
+    return model_dir, {"enc_a": root / "enc_a", "enc_b": root / "enc_b"}
+
+
+def corpus_lines(language: str) -> list[str]:
+    root = os.environ.get("RH_DATA_DIR")
+    if root and Path(root).is_dir():
+        path, column = ((Path(root) / "goemotions_en" / "dev.tsv", 0) if language == "en"
+                        else (Path(root) / "kote" / "val.tsv", 1))  # fmt: skip
+        if path.is_file():
+            return list(read_tsv_column(path, column, 4000))
+    pick = [s for s in SAMPLE_SENTENCES if (ord(s[0]) >= 0xAC00) == (language == "ko")]
+    return pick * 50
+
+
+def make_texts(pipe, language: str, target_tokens: int, count: int, offset: int) -> list[str]:
+    """``count`` texts of about ``target_tokens`` tokens (counted by the language's first routed encoder)."""
+    handle = next(pipe.encoders[n] for n in pipe.encoders if language in pipe.encoders[n].languages or "*" in
+                  pipe.encoders[n].languages)  # fmt: skip
+    lines = corpus_lines(language)
+    texts, i = [], offset
+    while len(texts) < count:
+        parts, tokens = [], 0
+        while tokens < target_tokens:
+            line = lines[i % len(lines)]
+            i += 1
+            n = len(handle.tokenize([line])[0].ids)
+            if parts and tokens + n > target_tokens * 1.15:
+                continue
+            parts.append(line)
+            tokens += n
+        texts.append(" ".join(parts))
+    return texts
+
+
+def mixed_texts(pipe, target: int, count: int, offset: int = 0) -> list[str]:
+    en = make_texts(pipe, "en", target, (count + 1) // 2, offset)
+    ko = make_texts(pipe, "ko", target, count // 2, offset)
+    out = []
+    for a, b in zip(en, ko + [None], strict=False):
+        out += [a] + ([b] if b is not None else [])
+    return out[:count]
+
+
+def token_counts(pipe, texts: list[str]) -> dict[str, float]:
+    return {
+        name: statistics.mean(len(h.tokenize([t])[0].ids) for t in texts) for name, h in pipe.encoders.items()
+    }
+
+
+def naive_call(extractors, text: str) -> None:
+    for extractor in extractors:
+        extractor(text, return_tensors=True, tokenize_kwargs={"truncation": True})
+
+
+def latency(full, extractors, texts: list[str]) -> tuple[list[float], list[float]]:
+    naive_t, full_t = [], []
+    for i, text in enumerate(texts):
+        order = [("naive", lambda t=text: naive_call(extractors, t)), ("full", lambda t=text: full(t))]
+        for name, fn in order if i % 2 == 0 else order[::-1]:
+            start = time.perf_counter()
+            fn()
+            (naive_t if name == "naive" else full_t).append(time.perf_counter() - start)
+    return naive_t, full_t
+
+
+def throughput(full, extractors, texts: list[str], batch_size: int, rounds: int) -> dict[str, float]:
+    """Texts per second (best round) and process CPU seconds per text (all threads; best round) of each system."""
+    best = {
+        "naive_wall": float("inf"),
+        "full_wall": float("inf"),
+        "naive_cpu": float("inf"),
+        "full_cpu": float("inf"),
+    }
+    for _ in range(rounds):
+        for name, fn in (("naive", lambda: [naive_call(extractors, t) for t in texts]),
+                         ("full", lambda: full(texts, batch_size=batch_size))):  # fmt: skip
+            wall, cpu = time.perf_counter(), time.process_time()
+            fn()
+            best[f"{name}_wall"] = min(best[f"{name}_wall"], time.perf_counter() - wall)
+            best[f"{name}_cpu"] = min(best[f"{name}_cpu"], time.process_time() - cpu)
+    n = len(texts)
+    return {"naive_texts_per_s": n / best["naive_wall"], "full_texts_per_s": n / best["full_wall"],
+            "naive_cpu_s_per_text": best["naive_cpu"] / n, "full_cpu_s_per_text": best["full_cpu"] / n}  # fmt: skip
+
+
+def ablation(model_dir: Path, extractors, texts: list[str], batch_size: int, workers: int) -> list[tuple]:
+    """CPU time and throughput on ``texts`` as the levers are switched on one by one (short inputs)."""
+    fp32 = pipeline("ethics-emotion", model=str(model_dir), dtype=torch.float32, encoder_workers=workers)
+    bf16 = pipeline("ethics-emotion", model=str(model_dir), dtype=torch.bfloat16, encoder_workers=workers)
+    steps = [
+        (f"naive: {len(extractors)} x feature-extraction, fp32, 1 text/call", lambda: [naive_call(extractors, t) for t in texts]),
+        ("full, fp32, every encoder reads every text, 1 text/call",
+         lambda: [fp32(t, routing="all") for t in texts]),
+        ("+ language routing", lambda: [fp32(t) for t in texts]),
+        (f"+ batching ({batch_size} texts/call)", lambda: fp32(texts, batch_size=batch_size)),
+        ("+ bfloat16 (model and encoders)", lambda: bf16(texts, batch_size=batch_size)),
+    ]  # fmt: skip
+    for _, fn in steps[1:]:
+        fn()  # warm-up
+    out = []
+    for label, fn in steps:
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        out.append(
+            (
+                label,
+                len(texts) / (time.perf_counter() - wall),
+                1000 * (time.process_time() - cpu) / len(texts),
+            )
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny model and encoders, few texts")
+    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "auto"],
+                        help="dtype of the full system (the naive baseline keeps the checkpoint's float32)")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (both systems)")
+    parser.add_argument("--encoder-workers", type=int, default=None,
+                        help="threads running encoders concurrently (default: cores // threads)")  # fmt: skip
+    parser.add_argument("--batch-size", type=int, default=16, help="texts per batch for the throughput run")
+    parser.add_argument("--runs", type=int, default=None, help="texts per latency measurement")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
+    parser.add_argument(
+        "--ablation", action="store_true", help="also measure the levers one by one (short inputs)"
+    )
+    args = parser.parse_args(argv)
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    torch.set_num_threads(args.threads)
+    workers = args.encoder_workers or max(1, (os.cpu_count() or 1) // args.threads)
+    runs = args.runs or (3 if args.quick else 12)
+    through_n = 4 if args.quick else 32
+    long_n = 2 if args.quick else 8
+    started = time.perf_counter()
+
+    model_dir, folders = build_quick_system() if args.quick else build_full_system(args.seed)
+    dtype = "auto" if args.dtype == "auto" else getattr(torch, args.dtype)
+    full = pipeline("ethics-emotion", model=str(model_dir), dtype=dtype, encoder_workers=workers)
+    extractors = [pipeline("feature-extraction", model=str(folder)) for folder in folders.values()]
+    params = {
+        "model": sum(p.numel() for p in full.model.parameters()),
+        "encoders": sum(sum(p.numel() for p in h.model.parameters()) for h in full.encoders.values()),
+    }
+
+    rows, numbers = [], {}
+    for label, target, n_latency, n_through in (
+        ("short", 48, runs, through_n),
+        ("long", 400, max(2, runs // 2), long_n),
+    ):
+        warm = mixed_texts(full, target, 2, offset=997)
+        for text in warm:
+            naive_call(extractors, text)
+            full(text)
+        lat_texts = mixed_texts(full, target, n_latency, offset=0)
+        naive_l, full_l = latency(full, extractors, lat_texts)
+        th_texts = mixed_texts(full, target, n_through, offset=5000)
+        tp = throughput(full, extractors, th_texts, args.batch_size, rounds=1 if args.quick else 2)
+        naive_tp, full_tp = tp["naive_texts_per_s"], tp["full_texts_per_s"]
+        tokens = token_counts(full, lat_texts)
+        stats = {
+            "tokens": tokens,
+            "naive_p50_ms": 1000 * quantile(sorted(naive_l), 0.5), "full_p50_ms": 1000 * quantile(sorted(full_l), 0.5),
+            "naive_p95_ms": 1000 * quantile(sorted(naive_l), 0.95), "full_p95_ms": 1000 * quantile(sorted(full_l), 0.95),
+            **tp,
+        }  # fmt: skip
+        numbers[label] = stats
+        tok = "/".join(f"{v:.0f}" for v in tokens.values())
+        rows.append((f"{label} ({tok} tok)", "latency p50 (ms)", stats["naive_p50_ms"], stats["full_p50_ms"],
+                     stats["naive_p50_ms"] / stats["full_p50_ms"]))  # fmt: skip
+        rows.append(("", "latency p95 (ms)", stats["naive_p95_ms"], stats["full_p95_ms"],
+                     stats["naive_p95_ms"] / stats["full_p95_ms"]))  # fmt: skip
+        rows.append(
+            ("", f"throughput (texts/s, batch {args.batch_size})", naive_tp, full_tp, full_tp / naive_tp)
+        )
+        rows.append(("", "CPU time per text (ms, batched)", 1000 * tp["naive_cpu_s_per_text"],
+                     1000 * tp["full_cpu_s_per_text"], tp["naive_cpu_s_per_text"] / tp["full_cpu_s_per_text"]))  # fmt: skip
+
+    print()
+    print(f"machine: {cpu_model()} | {os.cpu_count()} cores | torch {torch.__version__} | torch threads "
+          f"{torch.get_num_threads()} | encoder workers {workers} | load average (1/5/15 min) {load_average()}")  # fmt: skip
+    print(f"full system: {'tiny preset + 2 tiny encoders (--quick)' if args.quick else '330m preset + 3 base-size encoders'}"
+          f" = {params['model'] / 1e6:.1f}M + {params['encoders'] / 1e6:.1f}M parameters, dtype {full.model.dtype} | "
+          f"naive: {len(extractors)} x pipeline('feature-extraction'), float32, one text at a time")  # fmt: skip
+    print(f"encoders: {', '.join(f'{n}={Path(f).name}' for n, f in folders.items())} | tokens per text: "
+          f"{'/'.join(full.encoders)} | inputs: half English, half Korean (routed by language)")  # fmt: skip
+    print()
+    header = ("input", "metric", "naive baseline", "full system", "ratio (better = >1)")
+    widths = (26, 30, 15, 12, 20)
+    print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("-|-".join("-" * w for w in widths))
+    for label, metric, naive, fullv, ratio in rows:
+        cells = (label, metric, f"{naive:.1f}", f"{fullv:.1f}", f"{ratio:.2f}x")
+        print(" | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
+    if args.ablation:
+        steps = ablation(
+            model_dir, extractors, mixed_texts(full, 48, through_n, offset=5000), args.batch_size, workers
+        )
+        print("\nlevers, one by one (short inputs, same texts):")
+        print(" | ".join(h.ljust(w) for h, w in zip(("step", "texts/s", "CPU ms/text", "CPU vs naive"),
+                                                     (58, 8, 11, 12), strict=True)))  # fmt: skip
+        for label, tps, cpu_ms in steps:
+            print(" | ".join((label.ljust(58), f"{tps:.2f}".ljust(8), f"{cpu_ms:.0f}".ljust(11),
+                              f"{steps[0][2] / cpu_ms:.2f}x")))  # fmt: skip
+        numbers["ablation"] = [{"step": a, "texts_per_s": b, "cpu_ms_per_text": c} for a, b, c in steps]
+    print("\nratio: latency and CPU time = naive / full (>1: full system better); throughput = full / naive.")
+    print(
+        "CPU time = process CPU seconds of all threads, the measure least disturbed by other load on the machine."
+    )
+    print(f"wall time {time.perf_counter() - started:.0f} s; command: python {' '.join(sys.argv)}")
+    if args.json:
+        meta = {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "workers": workers,
+                "dtype": str(full.model.dtype), "load_average": load_average(), "params": params, "quick": args.quick}  # fmt: skip
+        args.json.write_text(json.dumps({"meta": meta, "results": numbers}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

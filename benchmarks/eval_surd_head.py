@@ -1,0 +1,234 @@
+"""Compare the neural SURD head with the exact SURD decomposition over clause subsets, text by text.
+
+Run:  python benchmarks/eval_surd_head.py --model PATH [--data-dir $RH_DATA_DIR]
+          [--sources goemotions_en,goemotions_ko,ethics_cm] [--per-source 100] [--seed 0]
+          [--judgement ethical_score] [--bins 3] [--binning fixed] [--min-spread X] [--max-clauses 6]
+          [--batch-size 32] [--device cpu] [--json results.json] [--texts-file FILE]
+
+For every text with at least two clauses (``redheart.pipelines.explain.split_clauses``) the exact shares
+``[redundant, unique, synergistic, leak]`` come from running the saved model on all non-empty clause subsets
+(``explain.surd_labels``); the neural shares are the model's ``analysis.surd.shares`` for the full text. Texts
+whose judgement is constant over their subsets have no exact target and are counted, not scored. Prints the
+mean absolute error per share and overall (the mean over the four shares), per source and in total, next to
+the error of always predicting the mean exact shares of the same texts (an in-sample reference a useful head
+must beat), with the number of texts and the command line.
+
+Sources (files of the data folder; texts sampled with ``--seed`` among those with >= 2 clauses):
+goemotions_en / goemotions_ko (``dev.tsv``), kote (``val.tsv``), ethics_cm (``commonsense/cm_test.csv``,
+the short scenarios), ethics_util (``utilitarianism/util_test.csv``, both scenarios of each pair).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from redheart.pipelines.explain import DEFAULT_MAX_CLAUSES, SHARE_ORDER, split_clauses, surd_labels
+
+SOURCES = {
+    "goemotions_en": ("goemotions_en/dev.tsv", "tsv", 0),
+    "goemotions_ko": ("goemotions_ko/dev.tsv", "tsv", 0),
+    "kote": ("kote/val.tsv", "tsv", 1),
+    "ethics_cm": ("ethics/commonsense/cm_test.csv", "cm", None),
+    "ethics_util": ("ethics/utilitarianism/util_test.csv", "util", None),
+}
+DEFAULT_SOURCES = "goemotions_en,goemotions_ko,ethics_cm"
+
+
+def read_source(root: Path, name: str) -> list[str]:
+    """All texts of one source, in file order."""
+    rel, kind, column = SOURCES[name]
+    path = root / rel
+    if not path.is_file():
+        raise SystemExit(f"{name}: {path} not found (is --data-dir / RH_DATA_DIR the shared data folder?)")
+    texts: list[str] = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        if kind == "tsv":
+            for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
+                if len(row) > column and row[column].strip():
+                    texts.append(row[column].strip())
+        elif kind == "cm":
+            for row in csv.DictReader(handle):
+                if row.get("is_short", "True") == "True" and row["input"].strip():
+                    texts.append(row["input"].strip())
+        else:
+            for row in csv.reader(handle):
+                texts.extend(cell.strip() for cell in row[:2] if cell.strip())
+    return texts
+
+
+def sample_texts(texts: list[str], count: int, seed: int) -> list[str]:
+    """Up to ``count`` distinct texts with at least two clauses, drawn at random with ``seed``."""
+    unique = list(dict.fromkeys(texts))
+    order = np.random.default_rng(seed).permutation(len(unique))
+    out = []
+    for i in order:
+        if len(split_clauses(unique[i])) >= 2:
+            out.append(unique[i])
+            if len(out) == count:
+                break
+    return out
+
+
+def load_pipeline(model_path: str, device: str):
+    from redheart.modeling_redheart import RedHeartModel
+    from redheart.pipelines.ethics_emotion import EthicsEmotionPipeline
+
+    model = RedHeartModel.from_pretrained(model_path)
+    return EthicsEmotionPipeline(model=model, device=device)
+
+
+def mae_table(exact: np.ndarray, neural: np.ndarray) -> dict[str, float]:
+    err = np.abs(exact - neural)
+    out = {k: float(err[:, j].mean()) for j, k in enumerate(SHARE_ORDER)}
+    out["overall"] = float(err.mean())
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model", required=True, help="saved Red Heart model folder (save_pretrained output)"
+    )
+    parser.add_argument("--data-dir", default=os.environ.get("RH_DATA_DIR"), help="data folder (RH_DATA_DIR)")
+    parser.add_argument("--sources", default=DEFAULT_SOURCES, help=f"comma-separated, of {sorted(SOURCES)}")
+    parser.add_argument("--texts-file", help="UTF-8 file with one text per line (replaces --sources)")
+    parser.add_argument("--per-source", type=int, default=100, help="texts per source (>= 2 clauses each)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--judgement", default="ethical_score", choices=["ethical_score", "valence", "regret"]
+    )
+    parser.add_argument("--bins", type=int, default=3)
+    parser.add_argument("--binning", default="fixed", choices=["fixed", "range"])
+    parser.add_argument("--min-spread", type=float, help="binning=range: smaller spreads count as constant")
+    parser.add_argument("--max-clauses", type=int, default=DEFAULT_MAX_CLAUSES)
+    parser.add_argument("--batch-size", type=int, default=32, help="windows per model call")
+    parser.add_argument(
+        "--chunk", type=int, default=256, help="subset texts per pipeline call (progress unit)"
+    )
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    command = "python benchmarks/eval_surd_head.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+    corpus: dict[str, list[str]] = {}
+    if args.texts_file:
+        lines = Path(args.texts_file).read_text(encoding="utf-8").splitlines()
+        corpus["texts_file"] = [
+            t for t in dict.fromkeys(x.strip() for x in lines) if len(split_clauses(t)) >= 2
+        ]
+    else:
+        if not args.data_dir:
+            raise SystemExit("no data folder: pass --data-dir or set RH_DATA_DIR (or give --texts-file)")
+        for name in (s.strip() for s in args.sources.split(",") if s.strip()):
+            if name not in SOURCES:
+                raise SystemExit(f"unknown source {name!r}; choose from {sorted(SOURCES)}")
+            corpus[name] = sample_texts(read_source(Path(args.data_dir), name), args.per_source, args.seed)
+    texts = [t for ts in corpus.values() for t in ts]
+    source_of = [name for name, ts in corpus.items() for _ in ts]
+    if not texts:
+        raise SystemExit("no texts with at least two clauses")
+
+    start = time.perf_counter()
+    pipe = load_pipeline(args.model, args.device)
+    trained = list(getattr(pipe.model.config, "trained_tasks", []) or [])
+    calls = {"texts": 0}
+
+    def analyze(batch: list[str]) -> list[dict]:
+        out = pipe(batch, batch_size=args.batch_size)
+        calls["texts"] += len(batch)
+        print(
+            f"  {calls['texts']} subset texts analysed ({time.perf_counter() - start:.0f} s)", file=sys.stderr
+        )
+        return out
+
+    exact, status = surd_labels(
+        texts,
+        analyze,
+        judgement=args.judgement,
+        bins=args.bins,
+        binning=args.binning,
+        max_clauses=args.max_clauses,
+        batch_size=args.chunk,
+        min_spread=args.min_spread,
+    )
+    neural_results = pipe(texts, batch_size=args.batch_size)
+    neural = np.array([[r["analysis"]["surd"]["shares"][k] for k in SHARE_ORDER] for r in neural_results])
+    elapsed = time.perf_counter() - start
+
+    ok = np.array([s == "ok" for s in status])
+    sources = np.array(source_of)
+    report: dict = {
+        "command": command,
+        "model": args.model,
+        "trained_tasks": trained,
+        "judgement": {
+            "name": args.judgement,
+            "bins": args.bins,
+            "binning": args.binning,
+            "min_spread": args.min_spread,
+        },
+        "max_clauses": args.max_clauses,
+        "seconds": elapsed,
+        "subset_texts_analysed": calls["texts"],
+        "groups": {},
+    }
+    print(f"command: {command}")
+    print(
+        f"model: {args.model}   trained tasks: {trained or 'none'}   {elapsed:.1f} s, "
+        f"{calls['texts']} subset texts"
+    )
+    if "surd" not in trained:
+        print("warning: 'surd' is not among the model's trained tasks: the neural head is untrained")
+    print(
+        f"judgement: {args.judgement}, {args.bins} bins ({args.binning}); clauses capped at {args.max_clauses}"
+    )
+    header = f"{'group':<16}{'texts':>6}{'scored':>7}{'const':>6}" + "".join(f"{k:>13}" for k in SHARE_ORDER)
+    print(header + f"{'overall':>10}{'mean-pred':>11}")
+    for name in [*corpus, "all"]:
+        sel = np.ones(len(texts), bool) if name == "all" else sources == name
+        scored = sel & ok
+        counts = {
+            "texts": int(sel.sum()),
+            "scored": int(scored.sum()),
+            "constant": int(sum(1 for s, m in zip(status, sel, strict=True) if m and s == "constant")),
+        }
+        entry: dict = {**counts}
+        line = f"{name:<16}{counts['texts']:>6}{counts['scored']:>7}{counts['constant']:>6}"
+        if counts["scored"]:
+            mae = mae_table(exact[scored].astype(np.float64), neural[scored])
+            baseline = mae_table(
+                exact[scored].astype(np.float64),
+                np.broadcast_to(exact[scored].mean(axis=0), exact[scored].shape),
+            )
+            entry.update(
+                mae=mae,
+                mean_predictor_mae=baseline,
+                exact_mean=dict(zip(SHARE_ORDER, map(float, exact[scored].mean(axis=0)), strict=True)),
+                neural_mean=dict(zip(SHARE_ORDER, map(float, neural[scored].mean(axis=0)), strict=True)),
+            )
+            line += "".join(f"{mae[k]:>13.4f}" for k in SHARE_ORDER) + f"{mae['overall']:>10.4f}"
+            line += f"{baseline['overall']:>11.4f}"
+        else:
+            line += "   (no text with a non-constant judgement)"
+        report["groups"][name] = entry
+        print(line)
+    print(
+        "MAE = mean |exact - neural| per share; overall = mean over the 4 shares; mean-pred = overall MAE of "
+        "always predicting the mean exact shares of the scored texts"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The Hub route: a saved folder runs as ``pipeline(..., trust_remote_code=True)`` where redheart is absent."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from transformers import pipeline
+
+import redheart  # noqa: F401
+from redheart.pipelines.local_encoders import build_tiny_system
+
+# Run in a fresh interpreter whose import system refuses `redheart` (as on a machine without the library).
+SCRIPT = textwrap.dedent(
+    """
+    import importlib.abc, json, os, sys
+
+    class NoRedHeart(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "redheart" or name.startswith("redheart."):
+                raise ModuleNotFoundError(f"No module named {name!r} (blocked by the test)")
+            return None
+
+    sys.meta_path.insert(0, NoRedHeart())
+    sys.path = [p for p in sys.path if p not in ("", os.getcwd())]
+    from transformers import pipeline
+
+    model_dir, resaved = sys.argv[1], sys.argv[2]
+    pipe = pipeline("ethics-emotion", model=model_dir, trust_remote_code=True)
+    inferred = pipeline(model=model_dir, trust_remote_code=True)  # the task comes from custom_pipelines
+    results = pipe(["친구와의 약속을 어기고 야근을 했다.", "I broke my promise."], alternatives=[None, ["I kept it."]])
+    pipe.save_pretrained(resaved)  # flat mode: re-ship the code that was loaded
+    again = pipeline("ethics-emotion", model=resaved, trust_remote_code=True)("I broke my promise.")
+    print(json.dumps({
+        "pipeline_module": type(pipe).__module__, "inferred": type(inferred).__name__,
+        "model_module": type(pipe.model).__module__, "results": results, "again": again,
+        "redheart_imported": sorted(m for m in sys.modules if m == "redheart" or m.startswith("redheart.")),
+    }))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory):
+    return build_tiny_system(tmp_path_factory.mktemp("remote"), max_length=48)
+
+
+def test_remote_code_pipeline_without_redheart(system, tmp_path):
+    env_cache = tmp_path / "modules"
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(system), str(tmp_path / "resaved")],
+        capture_output=True, text=True, timeout=240, cwd=tmp_path,
+        env={**__import__("os").environ, "HF_MODULES_CACHE": str(env_cache), "PYTHONPATH": ""},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["redheart_imported"] == []
+    assert (
+        out["pipeline_module"].startswith("transformers_modules.")
+        and out["inferred"] == "EthicsEmotionPipeline"
+    )
+    assert out["model_module"].startswith("transformers_modules.")
+    ko, en = out["results"]
+    assert (
+        ko["metadata"]["language"]["detected"] == "ko"
+        and en["analysis"]["regret"]["source"] == "alternatives"
+    )
+    saved = json.loads((tmp_path / "resaved" / "config.json").read_text())
+    assert "ethics-emotion" in saved["custom_pipelines"]
+    assert (tmp_path / "resaved" / "pipelines_windows.py").is_file()
+
+    # The library gives the same numbers as the shipped code.
+    local = pipeline("ethics-emotion", model=str(system))
+    expected = local(
+        ["친구와의 약속을 어기고 야근을 했다.", "I broke my promise."], alternatives=[None, ["I kept it."]]
+    )
+    for got, want in zip(out["results"], expected, strict=True):
+        assert got["analysis"]["emotion"]["labels"] == pytest.approx(
+            want["analysis"]["emotion"]["labels"], abs=1e-6
+        )
+        assert got["integrated"] == pytest.approx(want["integrated"], abs=1e-6)
+    assert out["again"]["integrated"] == pytest.approx(local("I broke my promise.")["integrated"], abs=1e-6)
+
+
+def test_installed_library_wins_in_process(system):
+    """With redheart imported, its registered classes are used, with or without trust_remote_code
+    (transformers prefers explicitly registered local code); the saved folder's own task is hidden from it."""
+    for trust in (None, True):
+        pipe = pipeline("ethics-emotion", model=str(system), trust_remote_code=trust)
+        assert type(pipe).__module__ == "redheart.pipelines.ethics_emotion"
+        assert type(pipe.model).__module__ == "redheart.modeling_redheart.modeling"
