@@ -1,0 +1,69 @@
+"""`python -m redheart [TEXT ...]`: the main job -- analyse texts with the default Red Heart model.
+
+The default model (the `small` preset on multilingual-e5-small) is trained from `RH_DATA_DIR` on first use and
+cached (`python -m redheart.training.default_model`); later runs load it with `from_pretrained`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EXAMPLES = (
+    "친구와의 약속을 어기고 야근을 했다",
+    "I lied to my best friend to avoid hurting her feelings.",
+    "오늘 동생이 시험에 합격해서 너무 기뻤다",
+    "I returned the wallet I found, with all the money still inside.",
+)
+
+
+def summary(text: str, result: dict) -> str:
+    """One readable block per text; the full result is printed as JSON with --json."""
+    a, i = result["analysis"], result["integrated"]
+    top = ", ".join(f"{t['label']} {t['score']:.2f}" for t in a["emotion"]["top"])
+    kote = ", ".join(f"{t['label']} {t['score']:.2f}" for t in a["emotion"].get("kote_top", []))
+    accept = ", ".join(f"{k} {v:.2f}" for k, v in a["bentham"]["acceptability"].items())
+    return "\n".join([
+        f"> {text}",
+        f"  language {result['metadata']['language']['detected']}; emotions: {top}",
+        f"  KOTE: {kote}" if kote else "  KOTE: -",
+        f"  sentiment {a['emotion']['sentiment']:+.2f}; utility {a['bentham']['utility']:.2f}; acceptability: {accept}",
+        f"  regret potential {i['regret_potential']:.2f}; ethical score {i['ethical_score']:.2f}; "
+        f"confidence {i['confidence']:.2f}",
+    ])  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m redheart", description=__doc__.split("\n")[0])
+    parser.add_argument("texts", nargs="*", help="texts to analyse (default: Korean and English examples)")
+    parser.add_argument("--model", help="a saved Red Heart folder or Hub id (default: the default model)")
+    parser.add_argument(
+        "--encoder", choices=("e5", "minilm"), default="e5", help="encoder of the default model"
+    )
+    parser.add_argument("--json", action="store_true", help="print the full analyses as JSON")
+    args = parser.parse_args(argv)
+
+    from transformers import pipeline
+
+    from .training.default_model import ensure_default_model
+
+    model = args.model or str(ensure_default_model(args.encoder))
+    pipe = pipeline("ethics-emotion", model=model)
+    texts = args.texts or list(EXAMPLES)
+    results = pipe(texts)
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=2))
+    else:
+        print(f"Red Heart analysis with {model}\n")
+        print("\n\n".join(summary(t, r) for t, r in zip(texts, results, strict=True)))
+        untrained = results[0]["metadata"].get("untrained", [])
+        if untrained:
+            print(
+                f"\nUntrained (not supervised by any data set) and shown for completeness: {', '.join(untrained)}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
