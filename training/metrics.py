@@ -1,0 +1,94 @@
+"""Evaluation metrics in numpy (hand-checkable; the tests compare them with scikit-learn and toy inputs).
+
+Why not ``evaluate.load("f1")``: the ``evaluate`` library fetches its metric scripts from the Hugging Face Hub,
+which is unreachable here, and its F1 script is a thin wrapper of scikit-learn's ``f1_score`` anyway. These
+functions compute the same numbers without a network.
+
+* :func:`multilabel_f1` -- macro-F1 (the mean of the per-label F1 over all labels; a label with no gold and no
+  predicted positive counts 0, scikit-learn's ``zero_division=0``) and micro-F1 (from pooled counts);
+* :func:`choose_threshold` -- the one global decision threshold, from a grid, that maximises macro-F1 on a
+  validation part (ties: the lowest);
+* :func:`pairwise_accuracy` -- share of pairs whose first item scores strictly higher;
+* :func:`binary_accuracy`;
+* :func:`expected_calibration_error` -- equal-width bins over [0, 1]: sum_b (n_b / N) |accuracy_b - confidence_b|.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+THRESHOLD_GRID = tuple(round(x, 2) for x in np.arange(0.05, 0.951, 0.05))
+
+
+def _as_bool(a) -> np.ndarray:
+    return np.asarray(a).astype(bool)
+
+
+def multilabel_f1(y_true, y_pred) -> dict[str, float]:
+    """Macro- and micro-F1 of 0/1 matrices ``[N, C]``; also the per-label F1 list."""
+    t, p = _as_bool(y_true), _as_bool(y_pred)
+    if t.shape != p.shape or t.ndim != 2:
+        raise ValueError(f"y_true and y_pred must be [N, C] of the same shape, got {t.shape} and {p.shape}")
+    tp = (t & p).sum(axis=0).astype(np.float64)
+    fp = (~t & p).sum(axis=0).astype(np.float64)
+    fn = (t & ~p).sum(axis=0).astype(np.float64)
+    denom = 2 * tp + fp + fn
+    per_label = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    micro_denom = 2 * tp.sum() + fp.sum() + fn.sum()
+    micro = float(2 * tp.sum() / micro_denom) if micro_denom > 0 else 0.0
+    return {"macro_f1": float(per_label.mean()), "micro_f1": micro, "per_label_f1": per_label.tolist()}
+
+
+def choose_threshold(probs, y_true, grid=THRESHOLD_GRID) -> tuple[float, float]:
+    """``(threshold, macro-F1 there)``: the grid value maximising macro-F1 of ``probs >= threshold``."""
+    probs = np.asarray(probs, dtype=np.float64)
+    best_t, best_f = float(grid[0]), -1.0
+    for t in grid:
+        f = multilabel_f1(y_true, probs >= t)["macro_f1"]
+        if f > best_f + 1e-12:
+            best_t, best_f = float(t), f
+    return best_t, best_f
+
+
+def pairwise_accuracy(score_first, score_second) -> float:
+    """Share of pairs with ``score_first > score_second`` (a tie counts as wrong)."""
+    a, b = np.asarray(score_first, dtype=np.float64), np.asarray(score_second, dtype=np.float64)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"need two non-empty score arrays of one shape, got {a.shape} and {b.shape}")
+    return float((a > b).mean())
+
+
+def binary_accuracy(prob, y_true, threshold: float = 0.5) -> float:
+    """Accuracy of ``prob >= threshold`` against 0/1 labels."""
+    prob, y = np.asarray(prob, dtype=np.float64), np.asarray(y_true, dtype=np.float64)
+    if prob.shape != y.shape or prob.size == 0:
+        raise ValueError(f"need non-empty arrays of one shape, got {prob.shape} and {y.shape}")
+    return float(((prob >= threshold) == (y >= 0.5)).mean())
+
+
+def expected_calibration_error(confidence, correct, n_bins: int = 15) -> dict[str, float | list]:
+    """ECE with ``n_bins`` equal-width bins (a confidence of exactly 0 goes to the first bin).
+
+    Returns ``ece``, the maximum gap ``mce`` and per-bin ``(count, mean confidence, accuracy)``.
+    """
+    conf = np.asarray(confidence, dtype=np.float64)
+    hit = np.asarray(correct, dtype=np.float64)
+    if conf.shape != hit.shape or conf.ndim != 1 or conf.size == 0:
+        raise ValueError(f"need two non-empty 1-D arrays of one shape, got {conf.shape} and {hit.shape}")
+    if (conf < 0).any() or (conf > 1).any():
+        raise ValueError("confidences must lie in [0, 1]")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    index = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    ece, mce, bins = 0.0, 0.0, []
+    for b in range(n_bins):
+        sel = index == b
+        n = int(sel.sum())
+        if n == 0:
+            bins.append((0, None, None))
+            continue
+        c, a = float(conf[sel].mean()), float(hit[sel].mean())
+        gap = abs(a - c)
+        ece += n / conf.size * gap
+        mce = max(mce, gap)
+        bins.append((n, c, a))
+    return {"ece": float(ece), "mce": float(mce), "bins": bins, "n": int(conf.size), "n_bins": n_bins}
