@@ -17,7 +17,7 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -512,6 +512,25 @@ def finish_rows(rows: Rows, *, split_label: str, max_samples: int | None, seed: 
     rows = rows.select(sample_indices(len(rows), max_samples, seed))
     rows.cols["split"] = [split_label] * len(rows)
     return rows.to_dataset(what)
+
+
+def load_unified(
+    spec: SourceSpec,
+    read: Callable[[ResolvedSource, IssueLog], Rows],
+    *,
+    split: str,
+    data_dir: str | os.PathLike | None,
+    source: str | os.PathLike | None,
+    issues: IssueLog | None,
+    max_samples: int | None,
+    seed: int,
+    split_label: str | None,
+    what: str,
+):
+    """The body every ``load_*`` shares: resolve the source, read and check its rows, label and sample them."""
+    res = resolve_source(spec, data_dir=data_dir, source=source)
+    rows = read(res, issues if issues is not None else IssueLog())
+    return finish_rows(rows, split_label=split_label or split, max_samples=max_samples, seed=seed, what=what)
 
 
 def split_rows(rows: Rows, eval_fraction: float, seed: int) -> tuple[Rows, Rows]:

@@ -37,12 +37,11 @@ from .common import (
     Rows,
     SourceSpec,
     clean_text,
-    finish_rows,
     iter_csv,
     load_hub_split,
+    load_unified,
     parse_binary,
     require_columns,
-    resolve_source,
 )
 from .schema import FRAMEWORKS, acceptable_from_ethics, pair_regret
 
@@ -198,15 +197,11 @@ def load_ethics(
     """ETHICS ``framework`` (commonsense/justice/deontology/virtue), original ``split`` (train/test)."""
     if framework not in FRAMEWORKS:
         raise ValueError(f"framework must be one of {FRAMEWORKS}, got {framework!r}")
-    res = resolve_source(SPECS[framework], data_dir=data_dir, source=source)
-    rows = read_ethics(framework, split, res, issues if issues is not None else IssueLog())
-    return finish_rows(
-        rows,
-        split_label=split_label or split,
-        max_samples=max_samples,
-        seed=seed,
-        what=f"{SPECS[framework].name}/{split}",
-    )
+    return load_unified(
+        SPECS[framework], lambda res, log: read_ethics(framework, split, res, log),
+        split=split, data_dir=data_dir, source=source, issues=issues, max_samples=max_samples, seed=seed,
+        split_label=split_label, what=f"{SPECS[framework].name}/{split}",
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------- utilitarianism
@@ -291,10 +286,10 @@ def load_ethics_util(
     as_regret: bool = False,
 ):
     """ETHICS utilitarianism pairs (``as_regret=False``) or their two regret rows per pair (``True``)."""
-    res = resolve_source(SPECS["utilitarianism"], data_dir=data_dir, source=source)
-    pairs = read_util_pairs(split, res, issues if issues is not None else IssueLog())
-    rows = util_regret_rows(pairs, split) if as_regret else util_rows(pairs, split)
+    to_rows = util_regret_rows if as_regret else util_rows
     name = "ethics_util_regret" if as_regret else "ethics_util"
-    return finish_rows(
-        rows, split_label=split_label or split, max_samples=max_samples, seed=seed, what=f"{name}/{split}"
-    )
+    return load_unified(
+        SPECS["utilitarianism"], lambda res, log: to_rows(read_util_pairs(split, res, log), split),
+        split=split, data_dir=data_dir, source=source, issues=issues, max_samples=max_samples, seed=seed,
+        split_label=split_label, what=f"{name}/{split}",
+    )  # fmt: skip

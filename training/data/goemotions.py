@@ -24,14 +24,13 @@ from .common import (
     Rows,
     SourceSpec,
     clean_text,
-    finish_rows,
     iter_tsv,
     load_hub_split,
+    load_unified,
     parse_label_ids,
     read_text,
     require_columns,
     require_file,
-    resolve_source,
 )
 from .schema import GOEMOTIONS_LABELS, NUM_EMOTIONS, goemotions_sentiment, multi_hot
 
@@ -142,12 +141,8 @@ def load_goemotions(
     """GoEmotions ``language`` ("en"/"ko"), original ``split`` ("train"/"dev") as a unified-schema Dataset."""
     if language not in SPECS:
         raise ValueError(f"language must be 'en' or 'ko', got {language!r}")
-    res = resolve_source(SPECS[language], data_dir=data_dir, source=source)
-    rows = read_goemotions(language, split, res, issues if issues is not None else IssueLog())
-    return finish_rows(
-        rows,
-        split_label=split_label or split,
-        max_samples=max_samples,
-        seed=seed,
-        what=f"{SPECS[language].name}/{split}",
-    )
+    return load_unified(
+        SPECS[language], lambda res, log: read_goemotions(language, split, res, log),
+        split=split, data_dir=data_dir, source=source, issues=issues, max_samples=max_samples, seed=seed,
+        split_label=split_label, what=f"{SPECS[language].name}/{split}",
+    )  # fmt: skip

@@ -38,11 +38,10 @@ from .common import (
     Rows,
     SourceSpec,
     clean_text,
-    finish_rows,
     load_hub_split,
+    load_unified,
     parse_binary,
     read_text,
-    resolve_source,
 )
 
 KOSBI_SPEC = SourceSpec(
@@ -187,17 +186,12 @@ def load_kosbi(
     split_label: str | None = None,
 ):
     """KoSBi original ``split`` (locally only "valid") as commonsense-acceptability rows."""
-    res = resolve_source(KOSBI_SPEC, data_dir=data_dir, source=source)
-    rows = read_kosbi(
-        split,
-        res,
-        issues if issues is not None else IssueLog(),
-        language=language,
-        include_context=include_context,
-    )
-    return finish_rows(
-        rows, split_label=split_label or split, max_samples=max_samples, seed=seed, what=f"kosbi/{split}"
-    )
+    return load_unified(
+        KOSBI_SPEC,
+        lambda res, log: read_kosbi(split, res, log, language=language, include_context=include_context),
+        split=split, data_dir=data_dir, source=source, issues=issues, max_samples=max_samples, seed=seed,
+        split_label=split_label, what=f"kosbi/{split}",
+    )  # fmt: skip
 
 
 def load_square(
@@ -212,8 +206,8 @@ def load_square(
     split_label: str | None = None,
 ):
     """SQuARe original ``split`` (locally only "valid"): ``sensitive_question`` rows (no acceptability)."""
-    res = resolve_source(SQUARE_SPEC, data_dir=data_dir, source=source)
-    rows = read_square(split, res, issues if issues is not None else IssueLog(), language=language)
-    return finish_rows(
-        rows, split_label=split_label or split, max_samples=max_samples, seed=seed, what=f"square/{split}"
-    )
+    return load_unified(
+        SQUARE_SPEC, lambda res, log: read_square(split, res, log, language=language),
+        split=split, data_dir=data_dir, source=source, issues=issues, max_samples=max_samples, seed=seed,
+        split_label=split_label, what=f"square/{split}",
+    )  # fmt: skip

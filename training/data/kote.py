@@ -19,12 +19,11 @@ from .common import (
     Rows,
     SourceSpec,
     clean_text,
-    finish_rows,
     iter_tsv,
     load_hub_split,
+    load_unified,
     parse_label_ids,
     require_columns,
-    resolve_source,
 )
 from .schema import NUM_KOTE, multi_hot
 
@@ -93,8 +92,8 @@ def load_kote(
     split_label: str | None = None,
 ):
     """KOTE original ``split`` (locally only "val") as a unified-schema Dataset."""
-    res = resolve_source(SPEC, data_dir=data_dir, source=source)
-    rows = read_kote(split, res, issues if issues is not None else IssueLog())
-    return finish_rows(
-        rows, split_label=split_label or split, max_samples=max_samples, seed=seed, what=f"kote/{split}"
-    )
+    return load_unified(
+        SPEC, lambda res, log: read_kote(split, res, log),
+        split=split, data_dir=data_dir, source=source, issues=issues, max_samples=max_samples, seed=seed,
+        split_label=split_label, what=f"kote/{split}",
+    )  # fmt: skip

@@ -27,10 +27,9 @@ from .common import (
     Rows,
     SourceSpec,
     clean_text,
-    finish_rows,
     load_hub_split,
+    load_unified,
     read_text,
-    resolve_source,
 )
 
 SPEC = SourceSpec(
@@ -113,8 +112,8 @@ def load_timetravel(
     split_label: str | None = None,
 ):
     """TimeTravel original ``split`` (locally only "dev"): stories with counterfactual alternatives."""
-    res = resolve_source(SPEC, data_dir=data_dir, source=source)
-    rows = read_timetravel(split, res, issues if issues is not None else IssueLog())
-    return finish_rows(
-        rows, split_label=split_label or split, max_samples=max_samples, seed=seed, what=f"timetravel/{split}"
-    )
+    return load_unified(
+        SPEC, lambda res, log: read_timetravel(split, res, log),
+        split=split, data_dir=data_dir, source=source, issues=issues, max_samples=max_samples, seed=seed,
+        split_label=split_label, what=f"timetravel/{split}",
+    )  # fmt: skip
