@@ -14,7 +14,7 @@ load average, because on a shared machine other processes change the numbers.
 
     python benchmarks/bench_inference.py                  # the full comparison (a few minutes on 2 cores)
     python benchmarks/bench_inference.py --quick          # smoke run on tiny models (seconds)
-    python benchmarks/bench_inference.py --dtype float32 --threads 2 --encoder-workers 1
+    python benchmarks/bench_inference.py --dtype float32 --threads 1 --encoder-workers 2
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from transformers.utils import logging as hf_logging
 
 import redheart  # noqa: F401  (registers the ethics-emotion task)
 from redheart.configuration_redheart.config import RedHeartConfig
+from redheart.configuration_redheart.presets import preset_kwargs
 from redheart.modeling_redheart.modeling import RedHeartModel
 from redheart.pipelines.local_encoders import (
     SAMPLE_SENTENCES,
@@ -66,16 +67,23 @@ def load_average() -> str:
         return "n/a"
 
 
-def build_full_system(seed: int = 0) -> tuple[Path, dict[str, Path]]:
-    """The 330m preset with its encoder entries pointed at local base-size folders (both cached)."""
+def build_full_system(seed: int = 0, stride: int | None = None) -> tuple[Path, dict[str, Path]]:
+    """The 330m preset with its encoder entries pointed at local base-size folders (both cached).
+
+    ``stride`` overrides ``backbone.token_pool_stride`` (parameter-free, so the weights are the same).
+    """
     folders = {name: build_base_encoder(name, seed=seed) for name in ("kcelectra", "roberta", "klue_bert")}
-    out = default_cache_dir().parent / f"redheart-330m-random-s{seed}"
-    if not (out / MODEL_MARKER).is_file():
-        config = RedHeartConfig.from_preset("330m", encoders=base_encoder_entries(folders))
+    kwargs = preset_kwargs("330m")
+    kwargs["encoders"] = base_encoder_entries(folders)
+    if stride is not None:
+        kwargs["backbone"] = {**kwargs.get("backbone", {}), "token_pool_stride": stride}
+    marker = {"preset": "330m", "seed": seed, "random_weights": True, "config": kwargs}
+    out = default_cache_dir().parent / f"redheart-330m-random-s{seed}" / f"stride-{stride or 'preset'}"
+    if not (out / MODEL_MARKER).is_file() or json.loads((out / MODEL_MARKER).read_text()) != marker:
         torch.manual_seed(seed)
-        model = RedHeartModel(config).eval()
+        model = RedHeartModel(RedHeartConfig(**kwargs)).eval()
         model.save_pretrained(out)
-        (out / MODEL_MARKER).write_text(json.dumps({"preset": "330m", "seed": seed, "random_weights": True}))
+        (out / MODEL_MARKER).write_text(json.dumps(marker))
     return out, folders
 
 
@@ -167,17 +175,27 @@ def throughput(full, extractors, texts: list[str], batch_size: int, rounds: int)
             "naive_cpu_s_per_text": best["naive_cpu"] / n, "full_cpu_s_per_text": best["full_cpu"] / n}  # fmt: skip
 
 
-def ablation(model_dir: Path, extractors, texts: list[str], batch_size: int, workers: int) -> list[tuple]:
-    """CPU time and throughput on ``texts`` as the levers are switched on one by one (short inputs)."""
-    fp32 = pipeline("ethics-emotion", model=str(model_dir), dtype=torch.float32, encoder_workers=workers)
-    bf16 = pipeline("ethics-emotion", model=str(model_dir), dtype=torch.bfloat16, encoder_workers=workers)
+def ablation(
+    model_dirs: dict[int, Path], extractors, texts: list[str], batch_size: int, workers: int
+) -> list[tuple]:
+    """CPU time and throughput on ``texts`` as the levers are switched on one by one.
+
+    ``model_dirs`` maps a token-pool stride to a saved full system (same weights): 1 for the steps before pooling,
+    the preset's stride for the last step.
+    """
+    unpooled, pooled = model_dirs[1], model_dirs[max(model_dirs)]
+    fp32 = pipeline("ethics-emotion", model=str(unpooled), dtype=torch.float32, encoder_workers=workers)
+    bf16 = pipeline("ethics-emotion", model=str(unpooled), dtype=torch.bfloat16, encoder_workers=workers)
+    final = pipeline("ethics-emotion", model=str(pooled), dtype=torch.bfloat16, encoder_workers=workers)
+    stride = final.model.config.backbone.token_pool_stride
     steps = [
         (f"naive: {len(extractors)} x feature-extraction, fp32, 1 text/call", lambda: [naive_call(extractors, t) for t in texts]),
-        ("full, fp32, every encoder reads every text, 1 text/call",
+        ("full, fp32, no token pooling, every encoder reads every text, 1 text/call",
          lambda: [fp32(t, routing="all") for t in texts]),
         ("+ language routing", lambda: [fp32(t) for t in texts]),
         (f"+ batching ({batch_size} texts/call)", lambda: fp32(texts, batch_size=batch_size)),
         ("+ bfloat16 (model and encoders)", lambda: bf16(texts, batch_size=batch_size)),
+        (f"+ token pooling (stride {stride})", lambda: final(texts, batch_size=batch_size)),
     ]  # fmt: skip
     for _, fn in steps[1:]:
         fn()  # warm-up
@@ -200,28 +218,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny model and encoders, few texts")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "auto"],
                         help="dtype of the full system (the naive baseline keeps the checkpoint's float32)")  # fmt: skip
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (both systems)")
-    parser.add_argument("--encoder-workers", type=int, default=None,
-                        help="threads running encoders concurrently (default: cores // threads)")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads, both systems (default: torch's own, one per core)")  # fmt: skip
+    parser.add_argument("--encoder-workers", type=int, default=1,
+                        help="threads running encoders concurrently (default 1, the pipeline's default)")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=16, help="texts per batch for the throughput run")
     parser.add_argument("--runs", type=int, default=None, help="texts per latency measurement")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--token-pool-stride", type=int, default=None,
+                        help="override the 330m preset's backbone.token_pool_stride (1 = no token pooling)")  # fmt: skip
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
     parser.add_argument(
-        "--ablation", action="store_true", help="also measure the levers one by one (short inputs)"
+        "--ablation",
+        action="store_true",
+        help="also measure the levers one by one (short and long inputs; not with --quick)",
     )
     args = parser.parse_args(argv)
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    torch.set_num_threads(args.threads)
-    workers = args.encoder_workers or max(1, (os.cpu_count() or 1) // args.threads)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    workers = args.encoder_workers
     runs = args.runs or (3 if args.quick else 12)
     through_n = 4 if args.quick else 32
-    long_n = 2 if args.quick else 8
+    long_n = 2 if args.quick else 16
     started = time.perf_counter()
 
-    model_dir, folders = build_quick_system() if args.quick else build_full_system(args.seed)
+    model_dir, folders = (
+        build_quick_system() if args.quick else build_full_system(args.seed, args.token_pool_stride)
+    )
     dtype = "auto" if args.dtype == "auto" else getattr(torch, args.dtype)
     full = pipeline("ethics-emotion", model=str(model_dir), dtype=dtype, encoder_workers=workers)
     extractors = [pipeline("feature-extraction", model=str(folder)) for folder in folders.values()]
@@ -267,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {cpu_model()} | {os.cpu_count()} cores | torch {torch.__version__} | torch threads "
           f"{torch.get_num_threads()} | encoder workers {workers} | load average (1/5/15 min) {load_average()}")  # fmt: skip
     print(f"full system: {'tiny preset + 2 tiny encoders (--quick)' if args.quick else '330m preset + 3 base-size encoders'}"
-          f" = {params['model'] / 1e6:.1f}M + {params['encoders'] / 1e6:.1f}M parameters, dtype {full.model.dtype} | "
+          f" = {params['model'] / 1e6:.1f}M + {params['encoders'] / 1e6:.1f}M parameters, dtype {full.model.dtype}, "
+          f"token pool stride {full.model.config.backbone.token_pool_stride} | "
           f"naive: {len(extractors)} x pipeline('feature-extraction'), float32, one text at a time")  # fmt: skip
     print(f"encoders: {', '.join(f'{n}={Path(f).name}' for n, f in folders.items())} | tokens per text: "
           f"{'/'.join(full.encoders)} | inputs: half English, half Korean (routed by language)")  # fmt: skip
@@ -279,17 +306,26 @@ def main(argv: list[str] | None = None) -> int:
     for label, metric, naive, fullv, ratio in rows:
         cells = (label, metric, f"{naive:.1f}", f"{fullv:.1f}", f"{ratio:.2f}x")
         print(" | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
-    if args.ablation:
-        steps = ablation(
-            model_dir, extractors, mixed_texts(full, 48, through_n, offset=5000), args.batch_size, workers
-        )
-        print("\nlevers, one by one (short inputs, same texts):")
-        print(" | ".join(h.ljust(w) for h, w in zip(("step", "texts/s", "CPU ms/text", "CPU vs naive"),
-                                                     (58, 8, 11, 12), strict=True)))  # fmt: skip
-        for label, tps, cpu_ms in steps:
-            print(" | ".join((label.ljust(58), f"{tps:.2f}".ljust(8), f"{cpu_ms:.0f}".ljust(11),
-                              f"{steps[0][2] / cpu_ms:.2f}x")))  # fmt: skip
-        numbers["ablation"] = [{"step": a, "texts_per_s": b, "cpu_ms_per_text": c} for a, b, c in steps]
+    if args.ablation and not args.quick:
+        model_dirs = {
+            1: build_full_system(args.seed, 1)[0],
+            full.model.config.backbone.token_pool_stride: model_dir,
+        }
+        numbers["ablation"] = {}
+        for label, target in (("short", 48), ("long", 400)):
+            n = through_n if label == "short" else long_n
+            steps = ablation(
+                model_dirs, extractors, mixed_texts(full, target, n, offset=5000), args.batch_size, workers
+            )
+            print(f"\nlevers, one by one ({label} inputs, the throughput texts):")
+            print(" | ".join(h.ljust(w) for h, w in zip(("step", "texts/s", "CPU ms/text", "CPU vs naive"),
+                                                         (74, 8, 11, 12), strict=True)))  # fmt: skip
+            for step, tps, cpu_ms in steps:
+                print(" | ".join((step.ljust(74), f"{tps:.2f}".ljust(8), f"{cpu_ms:.0f}".ljust(11),
+                                  f"{steps[0][2] / cpu_ms:.2f}x")))  # fmt: skip
+            numbers["ablation"][label] = [
+                {"step": a, "texts_per_s": b, "cpu_ms_per_text": c} for a, b, c in steps
+            ]
     print("\nratio: latency and CPU time = naive / full (>1: full system better); throughput = full / naive.")
     print(
         "CPU time = process CPU seconds of all threads, the measure least disturbed by other load on the machine."

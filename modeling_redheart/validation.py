@@ -57,7 +57,7 @@ def check_encoder_inputs(config, hidden_states, attention_mask) -> int:
             raise ValueError(
                 f"encoder_hidden_states[{name!r}] has batch {states.shape[0]}, others have {batch}"
             )
-        total_tokens += states.shape[1]
+        total_tokens += config.backbone.pooled_length(states.shape[1])
         present = mask.to(torch.bool).any(dim=1)
         any_token = present if any_token is None else any_token | present
     if batch == 0:

@@ -469,7 +469,8 @@ class EthicsEmotionPipeline(Pipeline):
         text = normalise_text(text, max_chars)
         language = detect_language(text, korean_threshold, mixed_threshold)
         route, mode = route_encoders(language.language, self.encoders.languages, routing, unserved_language)
-        fused_share = self.model.config.backbone.max_fused_tokens // len(route)
+        backbone = self.model.config.backbone
+        fused_share = backbone.encoder_tokens_for(backbone.max_fused_tokens // len(route))
         tokens, budgets = {}, {}
         for name in route:
             handle = self.encoders[name]
