@@ -110,7 +110,9 @@ class RedHeartAttention(nn.Module):
             )
         weights = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
         weights = nn.functional.dropout(weights, p=self.dropout, training=self.training)
-        mixed = torch.bmm(weights.reshape(batch, heads * q_len, -1), context)  # attention-weighted raw context
+        mixed = torch.bmm(
+            weights.reshape(batch, heads * q_len, -1), context
+        )  # attention-weighted raw context
         mixed = mixed.view(batch, heads, q_len, -1)
         value_weight = self.v_proj.weight.to(query.dtype).view(heads, head_dim, -1)
         output = torch.einsum("bhqd,hed->bqhe", mixed, value_weight) + self.v_proj.bias.to(query.dtype).view(
