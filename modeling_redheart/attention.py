@@ -98,26 +98,28 @@ class RedHeartAttention(nn.Module):
         batch, q_len, _ = hidden_states.shape
         heads, head_dim = self.num_heads, self.head_dim
         query = self.q_proj(hidden_states).view(batch, q_len, heads, head_dim).transpose(1, 2)  # [B, H, Q, e]
-        context = context.to(query.dtype)
-        key_weight = self.k_proj.weight.to(query.dtype).view(heads, head_dim, -1)  # [H, e, d]
-        absorbed = torch.einsum("bhqe,hed->bhqd", query, key_weight).reshape(batch, heads * q_len, -1)
-        scores = torch.bmm(absorbed, context.transpose(1, 2)).view(batch, heads, q_len, -1)  # [B, H, Q, K]
-        key_bias = self.k_proj.bias.to(query.dtype).view(heads, head_dim)
-        scores = (scores + torch.einsum("bhqe,he->bhq", query, key_bias)[..., None]) * self.scaling
+        dtype = query.dtype  # the projection's output dtype (bf16 under autocast)
+        context = context.to(dtype)
+        key_weight, key_bias = self.k_proj.weight.to(dtype), self.k_proj.bias.to(dtype)
+        value_weight, value_bias = self.v_proj.weight.to(dtype), self.v_proj.bias.to(dtype)
+
+        absorbed = torch.einsum("bhqe,hed->bhqd", query, key_weight.view(heads, head_dim, -1))
+        scores = torch.bmm(absorbed.reshape(batch, heads * q_len, -1), context.transpose(1, 2))
+        scores = scores.view(batch, heads, q_len, -1)  # [B, H, Q, K]
+        scores = scores + torch.einsum("bhqe,he->bhq", query, key_bias.view(heads, head_dim))[..., None]
+        scores = scores * self.scaling
         if key_mask is not None:
-            scores = scores.masked_fill(
-                ~key_mask[:, None, None, :].to(torch.bool), torch.finfo(scores.dtype).min
-            )
-        weights = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+            hidden = ~key_mask[:, None, None, :].to(torch.bool)
+            scores = scores.masked_fill(hidden, torch.finfo(scores.dtype).min)
+        weights = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(dtype)
         weights = nn.functional.dropout(weights, p=self.dropout, training=self.training)
+
         mixed = torch.bmm(
             weights.reshape(batch, heads * q_len, -1), context
         )  # attention-weighted raw context
         mixed = mixed.view(batch, heads, q_len, -1)
-        value_weight = self.v_proj.weight.to(query.dtype).view(heads, head_dim, -1)
-        output = torch.einsum("bhqd,hed->bqhe", mixed, value_weight) + self.v_proj.bias.to(query.dtype).view(
-            heads, head_dim
-        )
+        output = torch.einsum("bhqd,hed->bqhe", mixed, value_weight.view(heads, head_dim, -1))
+        output = output + value_bias.view(heads, head_dim)
         return self.o_proj(output.reshape(batch, q_len, -1))
 
 

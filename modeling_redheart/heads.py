@@ -56,7 +56,8 @@ class EmotionMoEHead(nn.Module):
         for expert_id, expert in enumerate(self.experts):
             rows, slot = (top_index == expert_id).nonzero(as_tuple=True)
             if rows.numel():
-                mixed = mixed.index_add(0, rows, expert(hidden[rows]) * top_probs[rows, slot, None])
+                update = expert(hidden[rows]) * top_probs[rows, slot, None]
+                mixed = mixed.index_add(0, rows, update.to(mixed.dtype))  # dtypes differ under autocast
         summary = self.out_norm(task_vector + mixed)
         # Switch-Transformer load balancing: E * sum_e (fraction routed to e) * (mean router prob of e).
         routed = nn.functional.one_hot(top_index, self.num_experts).sum(dim=1).float()  # [B, E]

@@ -12,7 +12,9 @@ Per call (``pipe(text_or_texts, **options)``):
    ``errors="return"`` an invalid input yields ``{"error": {...}}`` in its place and the others are computed
    exactly as if it were absent (each text's result never depends on its batch-mates);
 2. the language is detected and the text routed to the encoders that serve it;
-3. each routed encoder tokenises the text once; long texts are cut into windows (:mod:`.windows`);
+3. each routed encoder tokenises the text once; long texts are cut into windows (:mod:`.windows`); an
+   encoder's window holds at most its ``max_length`` tokens and at most its share of
+   ``backbone.max_fused_tokens`` (counted after ``backbone.token_pool_stride``);
 4. windows are batched (``batch_size`` windows per model call, grouped by encoder route, sorted by length to
    limit padding), the encoders and the model run under ``torch.inference_mode``;
 5. window outputs are aggregated per text and turned into the documented result (:mod:`.analysis_output`).

@@ -202,3 +202,14 @@ def test_too_many_tokens_is_rejected(tiny_model, tiny_config):
     inputs = make_inputs(tiny_config, lengths=(400, 200))
     with pytest.raises(ValueError, match="max_fused_tokens"):
         tiny_model(**inputs)
+
+
+def test_bf16_autocast_training_step(tiny_config):
+    """Mixed-precision training (``train.mixed_precision: bf16``) runs forward and backward with finite values."""
+    torch.manual_seed(0)
+    model = RedHeartModel(tiny_config).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output = model(**make_inputs(tiny_config), **make_labels(tiny_config))
+    output.loss.backward()
+    assert torch.isfinite(output.loss)
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

@@ -39,28 +39,28 @@ KOREAN_SETS = ("goemotions_ko", "kote", "kosbi", "nsmc")
 
 #: Rows drawn (seeded) from each set's train side; pairs for ethics_util (two texts each).
 SAMPLES: dict[str, int] = {
-    "goemotions_en": 3500,
-    "goemotions_ko": 1500,
-    "kote": 3000,
+    "goemotions_en": 20000,
+    "goemotions_ko": 6000,
+    "kote": 6000,
     "ethics_commonsense": 2000,
     "ethics_justice": 1000,
     "ethics_deontology": 1000,
     "ethics_virtue": 1000,
-    "ethics_util": 2000,
+    "ethics_util": 4000,
     "ethics_util_regret": 800,
     "kosbi": 1200,
-    "nsmc": 2000,
+    "nsmc": 3000,
 }
 TRAIN_OVERRIDES: dict[str, Any] = {
-    "max_steps": 1400,
+    "max_steps": 4000,
     "micro_batch_size": 32,
     "grad_accum": 1,
     "lr": 1.0e-4,
     "warmup_ratio": 0.05,
     "validation_fraction": 0.05,
     "validation_max_per_set": 150,
-    "eval_steps": 350,
-    "save_steps": 700,
+    "eval_steps": 1000,
+    "save_steps": 2000,
     "save_total_limit": 1,
     "logging_steps": 50,
 }
