@@ -75,10 +75,12 @@ def build_full_system(seed: int = 0, stride: int | None = None) -> tuple[Path, d
     folders = {name: build_base_encoder(name, seed=seed) for name in ("kcelectra", "roberta", "klue_bert")}
     kwargs = preset_kwargs("330m")
     kwargs["encoders"] = base_encoder_entries(folders)
+    backbone = kwargs.setdefault("backbone", {})
     if stride is not None:
-        kwargs["backbone"] = {**kwargs.get("backbone", {}), "token_pool_stride": stride}
+        backbone["token_pool_stride"] = stride
     marker = {"preset": "330m", "seed": seed, "random_weights": True, "config": kwargs}
-    out = default_cache_dir().parent / f"redheart-330m-random-s{seed}" / f"stride-{stride or 'preset'}"
+    stride_folder = f"stride-{backbone['token_pool_stride']}"
+    out = default_cache_dir().parent / f"redheart-330m-random-s{seed}" / stride_folder
     if not (out / MODEL_MARKER).is_file() or json.loads((out / MODEL_MARKER).read_text()) != marker:
         torch.manual_seed(seed)
         model = RedHeartModel(RedHeartConfig(**kwargs)).eval()
@@ -176,14 +178,13 @@ def throughput(full, extractors, texts: list[str], batch_size: int, rounds: int)
 
 
 def ablation(
-    model_dirs: dict[int, Path], extractors, texts: list[str], batch_size: int, workers: int
+    unpooled: Path, pooled: Path, extractors, texts: list[str], batch_size: int, workers: int
 ) -> list[tuple]:
     """CPU time and throughput on ``texts`` as the levers are switched on one by one.
 
-    ``model_dirs`` maps a token-pool stride to a saved full system (same weights): 1 for the steps before pooling,
-    the preset's stride for the last step.
+    ``unpooled`` and ``pooled`` are the same saved full system (same weights) with token-pool stride 1 (the steps
+    before pooling) and with the stride under test (the last step).
     """
-    unpooled, pooled = model_dirs[1], model_dirs[max(model_dirs)]
     fp32 = pipeline("ethics-emotion", model=str(unpooled), dtype=torch.float32, encoder_workers=workers)
     bf16 = pipeline("ethics-emotion", model=str(unpooled), dtype=torch.bfloat16, encoder_workers=workers)
     final = pipeline("ethics-emotion", model=str(pooled), dtype=torch.bfloat16, encoder_workers=workers)
@@ -307,16 +308,12 @@ def main(argv: list[str] | None = None) -> int:
         cells = (label, metric, f"{naive:.1f}", f"{fullv:.1f}", f"{ratio:.2f}x")
         print(" | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
     if args.ablation and not args.quick:
-        model_dirs = {
-            1: build_full_system(args.seed, 1)[0],
-            full.model.config.backbone.token_pool_stride: model_dir,
-        }
+        unpooled = build_full_system(args.seed, 1)[0]
         numbers["ablation"] = {}
         for label, target in (("short", 48), ("long", 400)):
             n = through_n if label == "short" else long_n
-            steps = ablation(
-                model_dirs, extractors, mixed_texts(full, target, n, offset=5000), args.batch_size, workers
-            )
+            texts = mixed_texts(full, target, n, offset=5000)
+            steps = ablation(unpooled, model_dir, extractors, texts, args.batch_size, workers)
             print(f"\nlevers, one by one ({label} inputs, the throughput texts):")
             print(" | ".join(h.ljust(w) for h, w in zip(("step", "texts/s", "CPU ms/text", "CPU vs naive"),
                                                          (74, 8, 11, 12), strict=True)))  # fmt: skip
