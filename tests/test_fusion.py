@@ -45,6 +45,17 @@ def test_pool_tokens_is_the_masked_window_mean():
                 torch.testing.assert_close(pooled[b, w + 1], states[b, rows].mean(dim=0))
 
 
+def test_pool_tokens_length_is_the_configured_pooled_length():
+    """The validation budget (``pooled_length``) and the fusion (``pool_tokens``) count fused tokens alike."""
+    for stride in (1, 2, 4, 5):
+        backbone = RedHeartConfig.from_preset("tiny", backbone=_backbone(token_pool_stride=stride)).backbone
+        for length in range(1, 20):
+            pooled, mask = pool_tokens(
+                torch.zeros(1, length, 2), torch.ones(1, length, dtype=torch.bool), stride
+            )
+            assert pooled.shape[1] == mask.shape[1] == backbone.pooled_length(length), (stride, length)
+
+
 def test_stride_one_is_the_identity():
     states, mask = torch.randn(2, 6, 4), torch.ones(2, 6, dtype=torch.bool)
     pooled, pooled_mask = pool_tokens(states, mask, 1)
