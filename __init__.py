@@ -15,7 +15,7 @@ from .pipelines import EthicsEmotionPipeline, ProductionConfig, ProductionOrches
 if __name__ == "redheart":
     AutoConfig.register(RedHeartConfig.model_type, RedHeartConfig, exist_ok=True)
     AutoModel.register(RedHeartConfig, RedHeartModel, exist_ok=True)
-    from .pipelines.registry import register_pipeline
+    from .pipelines.registration import register_pipeline
 
     register_pipeline()
 

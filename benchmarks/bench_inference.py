@@ -45,7 +45,7 @@ from redheart.pipelines.local_encoders import (
     default_cache_dir,
     read_tsv_column,
 )
-from redheart.pipelines.metrics import quantile
+from redheart.pipelines.stage_metrics import quantile
 
 MODEL_MARKER = "redheart_bench_model.json"
 

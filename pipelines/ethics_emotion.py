@@ -17,7 +17,7 @@ Per call (``pipe(text_or_texts, **options)``):
    ``backbone.max_fused_tokens`` (counted after ``backbone.token_pool_stride``);
 4. windows are batched (``batch_size`` windows per model call, grouped by encoder route, sorted by length to
    limit padding), the encoders and the model run under ``torch.inference_mode``;
-5. window outputs are aggregated per text and turned into the documented result (:mod:`.analysis_output`).
+5. window outputs are aggregated per text and turned into the documented result (:mod:`.result`).
 
 Options: ``batch_size``; ``top_k`` (3) / ``threshold`` (None) for ``emotion.top``/``kote_top``;
 ``truncation`` = ``"chunk"`` (default: sliding windows, at most ``max_chunks`` (64) per text, more is an
@@ -47,7 +47,7 @@ from typing import Any
 import torch
 from transformers import Pipeline
 
-from .analysis_output import OUTPUT_FIELDS, aggregate_windows, build_result
+from .result import OUTPUT_FIELDS, aggregate_windows, build_result
 from .encoders import EncoderBank, EncoderConfigError
 from .explain import explain_texts
 from .streams import analyze_stream_results, check_stream_request

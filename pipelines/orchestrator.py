@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from .ethics_emotion import DEFAULT_BATCH_SIZE, TASK, EthicsEmotionPipeline
-from .metrics import StageMetrics
+from .stage_metrics import StageMetrics
 from .text import InputError, normalise_text
 
 

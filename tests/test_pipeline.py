@@ -14,7 +14,7 @@ from transformers import pipeline
 import redheart  # noqa: F401  (registers the task)
 from redheart.configuration_redheart.labels import EKMAN_GROUPS
 from redheart.pipelines import EthicsEmotionPipeline, InputError, InputTypeError, UnservedLanguageError
-from redheart.pipelines.analysis_output import GROUNDING_TASKS, aggregate_windows, squash_regret
+from redheart.pipelines.result import GROUNDING_TASKS, aggregate_windows, squash_regret
 from redheart.pipelines.local_encoders import build_tiny_system
 
 SCHEMA = json.loads((Path(redheart.pipelines.__file__).parent / "analysis.schema.json").read_text())
