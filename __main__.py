@@ -24,14 +24,16 @@ def summary(text: str, result: dict) -> str:
     top = ", ".join(f"{t['label']} {t['score']:.2f}" for t in a["emotion"]["top"])
     kote = ", ".join(f"{t['label']} {t['score']:.2f}" for t in a["emotion"].get("kote_top", []))
     accept = ", ".join(f"{k} {v:.2f}" for k, v in a["bentham"]["acceptability"].items())
-    return "\n".join([
-        f"> {text}",
-        f"  language {result['metadata']['language']['detected']}; emotions: {top}",
-        f"  KOTE: {kote}" if kote else "  KOTE: -",
-        f"  sentiment {a['emotion']['sentiment']:+.2f}; utility {a['bentham']['utility']:.2f}; acceptability: {accept}",
-        f"  regret potential {i['regret_potential']:.2f}; ethical score {i['ethical_score']:.2f}; "
-        f"confidence {i['confidence']:.2f}",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"> {text}",
+            f"  language {result['metadata']['language']['detected']}; emotions: {top}",
+            f"  KOTE: {kote}" if kote else "  KOTE: -",
+            f"  sentiment {a['emotion']['sentiment']:+.2f}; utility {a['bentham']['utility']:.2f}; acceptability: {accept}",
+            f"  regret potential {i['regret_potential']:.2f}; ethical score {i['ethical_score']:.2f}; "
+            f"confidence {i['confidence']:.2f}",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@ Welch spectra of trajectories (``spectral``) and biosignal/audio front ends for 
 (``signals``). Everything here is numpy/scipy (neurokit2 for ECG/EDA) and independent of torch.
 """
 
-from .kalman import KalmanResult, estimate_process_var, kalman_smooth
+from .kalman import KalmanResult, NoiseFit, estimate_process_var, fit_noise, kalman_smooth
 from .signals import (
     AUDIO_FEATURES,
     BIOSIGNAL_FEATURE_NAMES,
@@ -46,6 +46,7 @@ __all__ = [
     "EDAFeatures",
     "EEGFeatures",
     "KalmanResult",
+    "NoiseFit",
     "Period",
     "Spectrum",
     "SurdResult",
@@ -57,6 +58,7 @@ __all__ = [
     "eda_features",
     "eeg_band_powers",
     "estimate_process_var",
+    "fit_noise",
     "kalman_smooth",
     "resample_uniform",
     "surd",

@@ -2,7 +2,7 @@
 
 Full system: ``pipeline("ethics-emotion", model=<330m preset>)`` -- three base-size encoders of the production
 shapes (KcELECTRA-base, RoBERTa-base, KLUE-BERT-base; random weights, locally trained tokenizers; built by
-``redheart.pipelines.local_encoders`` and cached) plus ``RedHeartModel`` of the ``330m`` preset (random weights).
+``redheart.encoders.testing`` and cached) plus ``RedHeartModel`` of the ``330m`` preset (random weights).
 Naive baseline: what a user would write without Red Heart -- three ``pipeline("feature-extraction")`` on the same
 three encoder folders, called one text at a time (``return_tensors=True``, so no Python-list conversion cost is
 charged to it). The baseline produces only encoder features; the full system produces the whole analysis.
@@ -36,8 +36,7 @@ from transformers.utils import logging as hf_logging
 import redheart  # noqa: F401  (registers the ethics-emotion task)
 from redheart.configuration_redheart.config import RedHeartConfig
 from redheart.configuration_redheart.presets import preset_kwargs
-from redheart.modeling_redheart.modeling import RedHeartModel
-from redheart.pipelines.local_encoders import (
+from redheart.encoders.testing import (
     SAMPLE_SENTENCES,
     base_encoder_entries,
     build_base_encoder,
@@ -45,6 +44,7 @@ from redheart.pipelines.local_encoders import (
     default_cache_dir,
     read_tsv_column,
 )
+from redheart.modeling_redheart.modeling import RedHeartModel
 from redheart.pipelines.stage_metrics import quantile
 
 MODEL_MARKER = "redheart_bench_model.json"

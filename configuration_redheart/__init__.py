@@ -1,7 +1,6 @@
 """Configuration of Red Heart: `RedHeartConfig`, its sub-configs, label spaces and presets."""
 
 from .config import (
-    TASK_LOSSES,
     RedHeartAnalyzersConfig,
     RedHeartAuxiliaryConfig,
     RedHeartBackboneConfig,
@@ -9,8 +8,11 @@ from .config import (
     RedHeartHeadsConfig,
 )
 from .presets import PRESET_NAMES, PRODUCTION_ENCODERS
+from .tasks import IGNORE_INDEX, MODEL_TASKS, TASK_LOSSES
 
 __all__ = [
+    "IGNORE_INDEX",
+    "MODEL_TASKS",
     "PRESET_NAMES",
     "PRODUCTION_ENCODERS",
     "TASK_LOSSES",

@@ -22,6 +22,7 @@ from .labels import (
     check_unique,
 )
 from .presets import PRODUCTION_ENCODERS, preset_kwargs
+from .tasks import MODEL_TASKS, TASK_LOSSES
 
 #: Keys an encoder entry of ``RedHeartConfig.encoders`` may have.
 ENCODER_KEYS = ("model_name_or_path", "hidden_size", "revision", "enabled", "languages", "max_length")
@@ -86,14 +87,23 @@ class RedHeartBackboneConfig(PreTrainedConfig):
     layer_norm_eps: float = 1e-12
     max_fused_tokens: int = 1536
     token_pool_stride: int = 1
-    tasks: list[str] = field(default_factory=lambda: ["emotion", "bentham", "regret", "surd"])
+    tasks: list[str] = field(default_factory=lambda: list(MODEL_TASKS))
 
     def __post_init__(self, **kwargs: Any) -> None:
-        _positive(self, ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                         "max_fused_tokens", "token_pool_stride"))  # fmt: skip
+        _positive(
+            self,
+            (
+                "hidden_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "intermediate_size",
+                "max_fused_tokens",
+                "token_pool_stride",
+            ),
+        )
         _divides(self, "hidden_size", "num_attention_heads")
         _probability(self, ("hidden_dropout_prob", "attention_probs_dropout_prob"))
-        if list(self.tasks) != ["emotion", "bentham", "regret", "surd"]:
+        if tuple(self.tasks) != MODEL_TASKS:
             raise ValueError(
                 f"RedHeartBackboneConfig.tasks must be emotion, bentham, regret, surd; got {self.tasks}"
             )
@@ -144,9 +154,20 @@ class RedHeartHeadsConfig(PreTrainedConfig):
     dropout: float = 0.1
 
     def __post_init__(self, **kwargs: Any) -> None:
-        _positive(self, ("emotion_num_experts", "emotion_top_k", "emotion_expert_size", "bentham_hidden_size",
-                         "bentham_weight_hidden_size", "regret_hidden_size", "regret_num_blocks",
-                         "surd_hidden_size", "surd_num_blocks"))  # fmt: skip
+        _positive(
+            self,
+            (
+                "emotion_num_experts",
+                "emotion_top_k",
+                "emotion_expert_size",
+                "bentham_hidden_size",
+                "bentham_weight_hidden_size",
+                "regret_hidden_size",
+                "regret_num_blocks",
+                "surd_hidden_size",
+                "surd_num_blocks",
+            ),
+        )
         if self.emotion_top_k > self.emotion_num_experts:
             raise ValueError(
                 f"RedHeartHeadsConfig.emotion_top_k={self.emotion_top_k} exceeds "
@@ -196,9 +217,22 @@ class RedHeartAnalyzersConfig(PreTrainedConfig):
     dropout: float = 0.1
 
     def __post_init__(self, **kwargs: Any) -> None:
-        _positive(self, ("num_attention_heads", "num_queries", "emotion_layers", "emotion_intermediate_size",
-                         "bentham_layers", "bentham_intermediate_size", "regret_layers", "regret_intermediate_size",
-                         "surd_layers", "surd_intermediate_size", "num_languages"))  # fmt: skip
+        _positive(
+            self,
+            (
+                "num_attention_heads",
+                "num_queries",
+                "emotion_layers",
+                "emotion_intermediate_size",
+                "bentham_layers",
+                "bentham_intermediate_size",
+                "regret_layers",
+                "regret_intermediate_size",
+                "surd_layers",
+                "surd_intermediate_size",
+                "num_languages",
+            ),
+        )
         _probability(self, ("dropout",))
         super().__post_init__(**kwargs)
 
@@ -229,8 +263,18 @@ class RedHeartAuxiliaryConfig(PreTrainedConfig):
     utility_hidden_size: int = 3200
 
     def __post_init__(self, **kwargs: Any) -> None:
-        _positive(self, ("audio_num_mel_bins", "biosignal_features", "dsp_layers", "dsp_intermediate_size",
-                         "max_audio_frames", "kalman_hidden_size", "utility_hidden_size"))  # fmt: skip
+        _positive(
+            self,
+            (
+                "audio_num_mel_bins",
+                "biosignal_features",
+                "dsp_layers",
+                "dsp_intermediate_size",
+                "max_audio_frames",
+                "kalman_hidden_size",
+                "utility_hidden_size",
+            ),
+        )
         super().__post_init__(**kwargs)
 
 
@@ -319,10 +363,16 @@ class RedHeartConfig(PreTrainedConfig):
     bentham_range_weight: float = 0.1
     loss_weights: dict[str, float] = field(
         default_factory=lambda: {
-            "emotion": 1.0, "kote": 1.0, "sentiment": 1.0, "utility": 1.0, "acceptability": 1.0,
-            "regret": 1.0, "surd": 1.0, "confidence": 0.1,
+            "emotion": 1.0,
+            "kote": 1.0,
+            "sentiment": 1.0,
+            "utility": 1.0,
+            "acceptability": 1.0,
+            "regret": 1.0,
+            "surd": 1.0,
+            "confidence": 0.1,
         }
-    )  # fmt: skip
+    )
     trained_tasks: list[str] = field(default_factory=list)
     initializer_range: float = 0.02
 
@@ -391,7 +441,3 @@ class RedHeartConfig(PreTrainedConfig):
         kwargs = preset_kwargs(name)
         kwargs.update(overrides)
         return cls(**kwargs)
-
-
-#: Task losses the model knows (keys of `loss_weights`, `trained_tasks` and the output's `task_losses`).
-TASK_LOSSES = ("emotion", "kote", "sentiment", "utility", "acceptability", "regret", "surd", "confidence")

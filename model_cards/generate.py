@@ -72,16 +72,33 @@ EVAL_LABELS = {
     "ethics_util_regret_test": "ETHICS util test as regret (chose the worse)",
     "confidence_calibration": "confidence calibration, GoEmotions EN+KO dev",
 }
-EVAL_TASK = {"goemotions_en_dev": "emotion", "goemotions_ko_dev": "emotion", "kote_heldout": "kote",
-             "ethics_util_test": "utility", "ethics_commonsense_heldout": "acceptability",
-             "ethics_justice_test": "acceptability", "ethics_deontology_test": "acceptability",
-             "ethics_virtue_test": "acceptability", "kosbi_heldout": "acceptability", "nsmc_heldout": "sentiment",
-             "ethics_util_regret_test": "regret", "confidence_calibration": "confidence"}  # fmt: skip
-EVAL_SOURCE = {"ethics_commonsense_heldout": "ethics_commonsense", "ethics_justice_test": "ethics_justice",
-               "ethics_deontology_test": "ethics_deontology", "ethics_virtue_test": "ethics_virtue",
-               "kosbi_heldout": "kosbi", "nsmc_heldout": "nsmc", "goemotions_en_dev": "goemotions_en",
-               "goemotions_ko_dev": "goemotions_ko", "kote_heldout": "kote", "ethics_util_test": "ethics_util",
-               "ethics_util_regret_test": "ethics_util_regret"}  # fmt: skip
+EVAL_TASK = {
+    "goemotions_en_dev": "emotion",
+    "goemotions_ko_dev": "emotion",
+    "kote_heldout": "kote",
+    "ethics_util_test": "utility",
+    "ethics_commonsense_heldout": "acceptability",
+    "ethics_justice_test": "acceptability",
+    "ethics_deontology_test": "acceptability",
+    "ethics_virtue_test": "acceptability",
+    "kosbi_heldout": "acceptability",
+    "nsmc_heldout": "sentiment",
+    "ethics_util_regret_test": "regret",
+    "confidence_calibration": "confidence",
+}
+EVAL_SOURCE = {
+    "ethics_commonsense_heldout": "ethics_commonsense",
+    "ethics_justice_test": "ethics_justice",
+    "ethics_deontology_test": "ethics_deontology",
+    "ethics_virtue_test": "ethics_virtue",
+    "kosbi_heldout": "kosbi",
+    "nsmc_heldout": "nsmc",
+    "goemotions_en_dev": "goemotions_en",
+    "goemotions_ko_dev": "goemotions_ko",
+    "kote_heldout": "kote",
+    "ethics_util_test": "ethics_util",
+    "ethics_util_regret_test": "ethics_util_regret",
+}
 
 
 def _fmt(value: Any) -> str:
@@ -97,8 +114,11 @@ def outputs_table(trained: list[str], composition: dict[str, int]) -> str:
         else:
             status, how = kind, grounded
         if output == "bentham.acceptability" and task in trained and composition:
-            used = [s for s in composition if s.startswith("ethics_") and s not in ("ethics_util", "ethics_util_regret")
-                    or s == "kosbi"]  # fmt: skip
+            used = [
+                s
+                for s in composition
+                if s.startswith("ethics_") and s not in ("ethics_util", "ethics_util_regret") or s == "kosbi"
+            ]
             how += f" -- trained here on: {', '.join(used)}"
         rows.append(f"| `{output}` | {status} | {how} |")
     return "\n".join(rows)
@@ -107,8 +127,10 @@ def outputs_table(trained: list[str], composition: dict[str, int]) -> str:
 def results_table(results: dict[str, Any]) -> str:
     trained = set(results.get("trained_tasks", []))
     composition = (results.get("training") or {}).get("composition") or {}
-    rows = ["| evaluation | metric | this model | anchor (BERT-base) | n | trained on this set? |",
-            "|---|---|---|---|---|---|"]  # fmt: skip
+    rows = [
+        "| evaluation | metric | this model | anchor (BERT-base) | n | trained on this set? |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, metrics in results["metrics"].items():
         anchor = results.get("anchors", {}).get(name)
         n = metrics.get("n", metrics.get("n_pairs", ""))
@@ -204,9 +226,11 @@ def render(results: dict[str, Any], model_dir: str | Path) -> str:
     trained = results.get("trained_tasks", [])
     thr = results.get("thresholds", {})
     src = results.get("threshold_source", {})
-    threshold_text = "Decision thresholds (one global threshold per label space, chosen on a validation part held " \
-        "out of the training data, never on the reported sets): " + "; ".join(
-            f"{k} {v:.2f} ({src.get(k, '')})" for k, v in thr.items())  # fmt: skip
+    threshold_text = (
+        "Decision thresholds (one global threshold per label space, chosen on a validation part held "
+        "out of the training data, never on the reported sets): "
+        + "; ".join(f"{k} {v:.2f} ({src.get(k, '')})" for k, v in thr.items())
+    )
     cal = results["metrics"].get("confidence_calibration")
     calibration_text = (
         f"Calibration: expected calibration error of `confidence` {cal['ece']:.3f} ({cal['n_bins']} bins, n={cal['n']}; "

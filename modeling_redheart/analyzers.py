@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..configuration_redheart.tasks import MODEL_TASKS
 from .attention import RedHeartBlock
 from .outputs_spec import OutputLayer, task_output_dims
 
@@ -76,14 +77,12 @@ class RedHeartAnalyzers(nn.Module):
     ):
         context, mask = [tokens], [token_mask]
         if head_summaries is not None:
-            summaries = torch.stack(
-                [head_summaries[t] for t in ("emotion", "bentham", "regret", "surd")], dim=1
-            )
+            summaries = torch.stack([head_summaries[t] for t in MODEL_TASKS], dim=1)
             context.append(summaries)
             mask.append(torch.ones(summaries.shape[:2], dtype=torch.bool, device=summaries.device))
         shared_context, shared_mask = torch.cat(context, dim=1), torch.cat(mask, dim=1)
         outputs, summaries_out = {}, {}
-        for task in ("emotion", "bentham", "regret", "surd"):
+        for task in MODEL_TASKS:
             task_context, task_mask = shared_context, shared_mask
             if task == "emotion" and modality_tokens is not None:  # biosignal / audio fusion
                 task_context = torch.cat([shared_context, modality_tokens], dim=1)

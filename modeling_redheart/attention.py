@@ -80,9 +80,15 @@ class RedHeartAttention(nn.Module):
             self.config._attn_implementation, eager_attention_forward
         )
         output, _ = attention(
-            self, query, key, value, mask,
-            dropout=self.dropout if self.training else 0.0, scaling=self.scaling, is_causal=False,
-        )  # fmt: skip
+            self,
+            query,
+            key,
+            value,
+            mask,
+            dropout=self.dropout if self.training else 0.0,
+            scaling=self.scaling,
+            is_causal=False,
+        )
         return self.o_proj(output.reshape(batch, q_len, -1))
 
     def absorbed_cross_attention(
@@ -145,8 +151,17 @@ class RedHeartBlock(GradientCheckpointingLayer):
     `GradientCheckpointingLayer` (`model.gradient_checkpointing_enable()`).
     """
 
-    def __init__(self, config, hidden_size: int, num_heads: int, intermediate_size: int, dropout: float,
-                 attention_dropout: float, activation: str = "gelu", eps: float = 1e-12) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config,
+        hidden_size: int,
+        num_heads: int,
+        intermediate_size: int,
+        dropout: float,
+        attention_dropout: float,
+        activation: str = "gelu",
+        eps: float = 1e-12,
+    ) -> None:
         super().__init__()
         self.attention_norm = nn.LayerNorm(hidden_size, eps=eps)
         self.attention = RedHeartAttention(config, hidden_size, num_heads, attention_dropout)

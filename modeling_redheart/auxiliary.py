@@ -5,10 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..configuration_redheart.tasks import MODEL_TASKS
 from .attention import RedHeartBlock
 from .outputs_spec import task_output_dims
-
-TASKS = ("emotion", "bentham", "regret", "surd")
 
 
 class DSPEncoder(nn.Module):
@@ -22,9 +21,11 @@ class DSPEncoder(nn.Module):
         super().__init__()
         cfg, width = config.auxiliary, config.backbone.hidden_size
         self.audio_in = nn.Sequential(
-            nn.Conv1d(cfg.audio_num_mel_bins, width, kernel_size=3, padding=1), nn.GELU(),
-            nn.Conv1d(width, width, kernel_size=3, stride=2, padding=1), nn.GELU(),
-        )  # fmt: skip
+            nn.Conv1d(cfg.audio_num_mel_bins, width, kernel_size=3, padding=1),
+            nn.GELU(),
+            nn.Conv1d(width, width, kernel_size=3, stride=2, padding=1),
+            nn.GELU(),
+        )
         self.audio_layers = nn.ModuleList(
             RedHeartBlock(
                 config,
@@ -50,8 +51,11 @@ class DSPEncoder(nn.Module):
         if "audio" in features:
             audio = self.audio_in(features["audio"].transpose(1, 2)).transpose(1, 2)
             audio_mask = features.get("audio_mask")
-            audio_mask = (torch.ones(features["audio"].shape[:2], dtype=torch.bool, device=audio.device)
-                          if audio_mask is None else audio_mask.to(torch.bool))  # fmt: skip
+            audio_mask = (
+                torch.ones(features["audio"].shape[:2], dtype=torch.bool, device=audio.device)
+                if audio_mask is None
+                else audio_mask.to(torch.bool)
+            )
             audio_mask = audio_mask[:, ::2][:, : audio.shape[1]]  # follows the stride-2 convolution
             for layer in self.audio_layers:
                 audio = layer(audio, None, audio_mask)
@@ -79,14 +83,20 @@ class KalmanFusion(nn.Module):
         total = sum(self.dims.values())
         self.prior_noise = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, total))
         self.observation_noise = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, total))
-        self.task_index = {task: i for i, task in enumerate(TASKS)}
+        self.task_index = {task: i for i, task in enumerate(MODEL_TASKS)}
 
     def _variance(self, net: nn.Module, summary: torch.Tensor, task: str) -> torch.Tensor:
-        start = sum(self.dims[t] for t in TASKS[: self.task_index[task]])
+        start = sum(self.dims[t] for t in MODEL_TASKS[: self.task_index[task]])
         return nn.functional.softplus(net(summary)[:, start : start + self.dims[task]]) + 1e-4
 
-    def forward(self, task: str, head: torch.Tensor, analyzer: torch.Tensor, head_summary: torch.Tensor,
-                analyzer_summary: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    def forward(
+        self,
+        task: str,
+        head: torch.Tensor,
+        analyzer: torch.Tensor,
+        head_summary: torch.Tensor,
+        analyzer_summary: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         prior = self._variance(self.prior_noise, head_summary, task)
         observation = self._variance(self.observation_noise, analyzer_summary, task)
         gain = prior / (prior + observation)
@@ -100,8 +110,12 @@ class UtilityModule(nn.Module):
         super().__init__()
         width, hidden = config.backbone.hidden_size, config.auxiliary.utility_hidden_size
         self.confidence = nn.Sequential(
-            nn.Linear(4 * width, hidden), nn.GELU(), nn.Linear(hidden, hidden // 2), nn.GELU(), nn.Linear(hidden // 2, 1)
-        )  # fmt: skip
+            nn.Linear(4 * width, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, hidden // 2),
+            nn.GELU(),
+            nn.Linear(hidden // 2, 1),
+        )
         # log-temperatures for the probability outputs (emotion, kote, acceptability); exp(0) = 1 at start.
         self.log_temperature = nn.Parameter(torch.zeros(3))
         # s_t = log sigma_t^2 per task loss; total = sum_t exp(-s_t) L_t + s_t.
@@ -113,7 +127,7 @@ class UtilityModule(nn.Module):
         return {"emotion_logits": t[0], "kote_logits": t[1], "acceptability_logits": t[2]}
 
     def confidence_logit(self, summaries: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.confidence(torch.cat([summaries[t] for t in TASKS], dim=-1)).squeeze(-1)
+        return self.confidence(torch.cat([summaries[t] for t in MODEL_TASKS], dim=-1)).squeeze(-1)
 
     def weigh(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
         total = 0.0

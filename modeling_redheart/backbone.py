@@ -51,7 +51,7 @@ class RedHeartBackbone(nn.Module):
                 cfg.attention_probs_dropout_prob,
                 cfg.hidden_act,
                 cfg.layer_norm_eps,
-            )  # fmt: skip
+            )
             for _ in range(cfg.num_hidden_layers)
         )
         self.final_norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)

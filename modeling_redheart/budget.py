@@ -1,14 +1,16 @@
-"""The parameter budget of DESIGN.md, measured from the real modules."""
+"""The parameter budget of docs/DESIGN.md, measured from the real modules."""
 
 from __future__ import annotations
 
 import torch
 
-#: Where each counted module lives in `RedHeartModel`, grouped as in DESIGN.md's diagram.
+from ..configuration_redheart.tasks import MODEL_TASKS
+
+#: Where each counted module lives in `RedHeartModel`, grouped as in docs/DESIGN.md's diagram.
 GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
     "backbone": {"fusion": ("fusion.",), "transformer": ("backbone.",)},
-    "heads": {part: (f"heads.{part}.",) for part in ("emotion", "bentham", "regret", "surd")},
-    "analyzers": {part: (f"analyzers.{part}.",) for part in ("emotion", "bentham", "regret", "surd")},
+    "heads": {part: (f"heads.{part}.",) for part in MODEL_TASKS},
+    "analyzers": {part: (f"analyzers.{part}.",) for part in MODEL_TASKS},
     "auxiliary": {"dsp": ("dsp.",), "kalman": ("kalman.",), "utility": ("utility.",)},
 }
 

@@ -1,4 +1,4 @@
-"""Documented formulas that turn raw task outputs into DESIGN.md's outputs (no learned parameters here)."""
+"""Documented formulas that turn raw task outputs into docs/DESIGN.md's outputs (no learned parameters here)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ class DerivedOutputs(nn.Module):
         super().__init__()
         emotion_index = {label: i for i, label in enumerate(config.emotion_labels)}
         kote_index = {label: i for i, label in enumerate(config.kote_labels)}
-        self.core_members = [[emotion_index[m] for m in members if m in emotion_index]
-                             for members in EKMAN_GROUPS.values()]  # fmt: skip
+        self.core_members = [
+            [emotion_index[m] for m in members if m in emotion_index] for members in EKMAN_GROUPS.values()
+        ]
         self.cultural_members = [
             ([kote_index[m] for m in a if m in kote_index], [kote_index[m] for m in b if m in kote_index])
             for a, b in CULTURAL_COMPOSITIONS.values()

@@ -41,7 +41,7 @@ class EmotionMoEHead(nn.Module):
                 nn.GELU(),
                 nn.Dropout(cfg.dropout),
                 nn.Linear(cfg.emotion_expert_size, width),
-            )  # fmt: skip
+            )
             for _ in range(cfg.emotion_num_experts)
         )
         self.out_norm = nn.LayerNorm(width)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-IGNORE = -100.0
+from ..configuration_redheart.tasks import IGNORE_INDEX
 
 
 def _rows(labels: torch.Tensor) -> torch.Tensor:
     """Rows that carry a label (a row of -100 is missing)."""
-    return (labels != IGNORE).all(dim=-1) if labels.dim() > 1 else labels != IGNORE
+    return (labels != IGNORE_INDEX).all(dim=-1) if labels.dim() > 1 else labels != IGNORE_INDEX
 
 
 def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float) -> torch.Tensor | None:
@@ -31,7 +31,7 @@ def masked_mse(prediction: torch.Tensor, labels: torch.Tensor) -> torch.Tensor |
 
 def masked_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
     """Element-wise masked BCE (each acceptability framework may be labelled on its own)."""
-    keep = labels != IGNORE
+    keep = labels != IGNORE_INDEX
     if not keep.any():
         return None
     return nn.functional.binary_cross_entropy_with_logits(logits[keep], labels[keep].to(logits.dtype))

@@ -9,15 +9,15 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 
-from ..configuration_redheart.config import TASK_LOSSES, RedHeartConfig
+from ..configuration_redheart.config import RedHeartConfig
+from ..configuration_redheart.tasks import IGNORE_INDEX, MODEL_TASKS, TASK_LOSSES
 from .analyzers import RedHeartAnalyzers, TaskAnalyzer
-from .auxiliary import TASKS, DSPEncoder, KalmanFusion, UtilityModule
+from .auxiliary import DSPEncoder, KalmanFusion, UtilityModule
 from .backbone import RedHeartBackbone, TaskAttentionPooling
 from .derived import DerivedOutputs
 from .fusion import EncoderFusion
 from .heads import BenthamHead, RedHeartHeads
 from .losses import (
-    IGNORE,
     focal_loss,
     masked_bce,
     masked_huber,
@@ -31,8 +31,15 @@ from .outputs_spec import task_output_dims
 from .remote_code import AUTO_MAP, CUSTOM_PIPELINES, export_remote_code
 from .validation import check_encoder_inputs, check_labels, check_language_ids, check_modality_inputs
 
-LABEL_NAMES = ("emotion_labels", "kote_labels", "sentiment_labels", "acceptability_labels", "utility_pairs",
-               "regret_labels", "surd_labels")  # fmt: skip
+LABEL_NAMES = (
+    "emotion_labels",
+    "kote_labels",
+    "sentiment_labels",
+    "acceptability_labels",
+    "utility_pairs",
+    "regret_labels",
+    "surd_labels",
+)
 
 
 class RedHeartPreTrainedModel(PreTrainedModel):
@@ -143,8 +150,21 @@ class RedHeartModel(RedHeartPreTrainedModel):
         batch = check_encoder_inputs(self.config, encoder_hidden_states, encoder_attention_mask)
         check_modality_inputs(self.config, modality_features, batch)
         check_language_ids(self.config, language_ids, batch)
-        labels = dict(zip(LABEL_NAMES, (emotion_labels, kote_labels, sentiment_labels, acceptability_labels,
-                                        utility_pairs, regret_labels, surd_labels), strict=True))  # fmt: skip
+        labels = dict(
+            zip(
+                LABEL_NAMES,
+                (
+                    emotion_labels,
+                    kote_labels,
+                    sentiment_labels,
+                    acceptability_labels,
+                    utility_pairs,
+                    regret_labels,
+                    surd_labels,
+                ),
+                strict=True,
+            )
+        )
         check_labels(self.config, batch, labels)
         if modality_features and self.dsp is None:
             raise ValueError(
@@ -187,7 +207,7 @@ class RedHeartModel(RedHeartPreTrainedModel):
         if head_out is None:
             return analyzer_out, analyzer_summaries, None
         raw, summaries, uncertainty = {}, {}, {} if self.kalman is not None else None
-        for task in TASKS:
+        for task in MODEL_TASKS:
             names = list(self._output_dims[task])
             head = torch.cat([head_out[task][n] for n in names], dim=-1)
             analyzer = torch.cat([analyzer_out[task][n] for n in names], dim=-1)
@@ -206,7 +226,7 @@ class RedHeartModel(RedHeartPreTrainedModel):
 
     def _derive(self, raw, summaries, uncertainty, routing, task_vectors, parts):
         """Apply the documented formulas; return the output and the (calibrated) logits the losses need."""
-        emotion, bentham, regret, surd = (raw[t] for t in TASKS)
+        emotion, bentham, regret, surd = (raw[t] for t in MODEL_TASKS)
         temperature = self.utility.temperatures() if self.utility is not None else {}
         logits = {
             name: source[name] / temperature.get(name, 1.0)
@@ -285,7 +305,7 @@ class RedHeartModel(RedHeartPreTrainedModel):
         out: RedHeartOutput, logit: torch.Tensor, emotion_labels: torch.Tensor
     ) -> torch.Tensor | None:
         """Confidence is trained to predict whether the top emotion is a gold label (a derived, detached target)."""
-        rows = (emotion_labels != IGNORE).all(dim=-1)
+        rows = (emotion_labels != IGNORE_INDEX).all(dim=-1)
         if not rows.any():
             return None
         top = out.emotion_probs.detach().argmax(dim=-1)

@@ -1,4 +1,4 @@
-"""Output dataclass of `RedHeartModel`: every task output of DESIGN.md, with which parts produced them."""
+"""Output dataclass of `RedHeartModel`: every task output of docs/DESIGN.md, with which parts produced them."""
 
 from __future__ import annotations
 

@@ -9,13 +9,19 @@ from torch import nn
 def task_output_dims(config) -> dict[str, dict[str, int]]:
     """Raw outputs per task family; heads and analyzers both predict exactly these, so they can be fused."""
     return {
-        "emotion": {"emotion_logits": len(config.emotion_labels), "kote_logits": len(config.kote_labels),
-                    "sentiment": 1},
-        "bentham": {"element_logits": len(config.bentham_elements), "weight_logits": len(config.bentham_elements),
-                    "acceptability_logits": len(config.acceptability_frameworks)},
+        "emotion": {
+            "emotion_logits": len(config.emotion_labels),
+            "kote_logits": len(config.kote_labels),
+            "sentiment": 1,
+        },
+        "bentham": {
+            "element_logits": len(config.bentham_elements),
+            "weight_logits": len(config.bentham_elements),
+            "acceptability_logits": len(config.acceptability_frameworks),
+        },
         "regret": {"regret_logit": 1, "utility_log_std": 1},
         "surd": {"surd_logits": 4},
-    }  # fmt: skip
+    }
 
 
 class OutputLayer(nn.Module):

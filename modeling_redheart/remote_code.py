@@ -4,6 +4,10 @@ transformers' dynamic-module loader copies the file named in `auto_map` and, rec
 with `from .name import ...`, all from one flat folder. Red Heart's code lives in sub-packages, so saving flattens
 it: module `redheart.modeling_redheart.heads` becomes `modeling_redheart_heads.py`, a package's `__init__` takes the
 package's name (`modeling_redheart.py`), and every relative import is rewritten to point at the flat name.
+
+Only the modules imported when the entry modules are imported are shipped: an import inside a function is a
+lazy, optional part (the pipeline's streams and explanations) that the saved folder leaves out; such an
+import is still rewritten, so it finds its module whenever that module was shipped anyway.
 """
 
 from __future__ import annotations
@@ -51,23 +55,30 @@ def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     return f"{package}.{node.module}" if node.module else package
 
 
-def _relative_imports(module: str) -> tuple[Path, list[tuple[ast.ImportFrom, str]]]:
+def _relative_imports(module: str) -> tuple[Path, list[tuple[ast.ImportFrom, str, bool]]]:
+    """The module's file and its relative imports: (node, target module, runs when the module is imported)."""
     path = _module_file(module)
     is_package = path.name == "__init__.py"
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found = []
-    for node in ast.walk(tree):
+    todo: list[tuple[ast.AST, bool]] = [(tree, True)]
+    while todo:
+        node, at_import = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            at_import = False  # its body runs when called, not when the module is imported
         if isinstance(node, ast.ImportFrom) and node.level > 0:
             if node.module is None:
                 raise ValueError(
                     f"{path}: `from . import name` cannot be shipped as remote code; import from a module"
                 )
-            found.append((node, _resolve(module, is_package, node)))
+            found.append((node, _resolve(module, is_package, node), at_import))
+        todo.extend((child, at_import) for child in ast.iter_child_nodes(node))
     return path, found
 
 
 def flatten_sources(entries: tuple[str, ...], root: str) -> dict[str, str]:
-    """Return {flat file name: rewritten source} for the entry modules and everything they import relatively."""
+    """Return {flat file name: rewritten source} for the entry modules and the modules they import relatively
+    at import time (not inside functions)."""
     todo, done, files = [f"{root}.{e}" for e in entries], set(), {}
     while todo:
         module = todo.pop()
@@ -77,13 +88,14 @@ def flatten_sources(entries: tuple[str, ...], root: str) -> dict[str, str]:
         path, imports = _relative_imports(module)
         lines = path.read_text(encoding="utf-8").splitlines()
         # Rewrite from the bottom so earlier line numbers stay valid.
-        for node, target in sorted(imports, key=lambda item: item[0].lineno, reverse=True):
+        for node, target, at_import in sorted(imports, key=lambda item: item[0].lineno, reverse=True):
             names = ", ".join(a.name + (f" as {a.asname}" if a.asname else "") for a in node.names)
             indent = lines[node.lineno - 1][: node.col_offset]
             lines[node.lineno - 1 : node.end_lineno] = [
                 f"{indent}from .{flat_name(target, root)} import {names}"
             ]
-            todo.append(target)
+            if at_import:
+                todo.append(target)
         files[f"{flat_name(module, root)}.py"] = "\n".join(lines) + "\n"
     return files
 

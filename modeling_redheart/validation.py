@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-IGNORE = -100
+from ..configuration_redheart.tasks import IGNORE_INDEX
 
 
 def _finite(name: str, tensor: torch.Tensor) -> None:
@@ -119,7 +119,7 @@ def _labels(name: str, labels, shape: tuple, allowed: str, batch_index: bool = T
         raise ValueError(f"{name} must have shape {shape}, got {tuple(labels.shape)}")
     if torch.is_floating_point(labels) and not torch.isfinite(labels).all():
         raise ValueError(f"{name} contains NaN or inf; mark missing labels with -100")
-    values = labels[labels != IGNORE].float()
+    values = labels[labels != IGNORE_INDEX].float()
     if values.numel() == 0:
         return
     ok = {
@@ -129,8 +129,10 @@ def _labels(name: str, labels, shape: tuple, allowed: str, batch_index: bool = T
     }[allowed]
     if not ok:
         rng = {"binary": "{0, 1}", "unit": "[0, 1]", "signed": "[-1, 1]"}[allowed]
-        raise ValueError(f"{name} has values outside {rng} (min {values.min().item()}, max {values.max().item()}); "
-                         "use -100 for a missing label")  # fmt: skip
+        raise ValueError(
+            f"{name} has values outside {rng} (min {values.min().item()}, max {values.max().item()}); "
+            "use -100 for a missing label"
+        )
 
 
 def check_labels(config, batch: int, labels: dict) -> None:
@@ -149,14 +151,19 @@ def check_labels(config, batch: int, labels: dict) -> None:
     for name in ("emotion_labels", "kote_labels", "surd_labels"):
         value = labels.get(name)
         if value is not None:
-            partial = ((value == IGNORE).any(-1) & (value != IGNORE).any(-1)).nonzero().flatten().tolist()
+            partial = (
+                ((value == IGNORE_INDEX).any(-1) & (value != IGNORE_INDEX).any(-1))
+                .nonzero()
+                .flatten()
+                .tolist()
+            )
             if partial:
                 raise ValueError(
                     f"{name} rows {partial} are partly -100: a row is either labelled or all -100"
                 )
     surd = labels.get("surd_labels")
     if surd is not None:
-        rows = (surd != IGNORE).all(-1)
+        rows = (surd != IGNORE_INDEX).all(-1)
         if rows.any() and not torch.allclose(
             surd[rows].float().sum(-1), torch.ones(int(rows.sum())), atol=1e-3
         ):

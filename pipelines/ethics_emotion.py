@@ -2,8 +2,8 @@
 
 A Red Heart checkpoint has no tokenizer of its own: each external encoder of ``config.encoders`` brings
 its own. The pipeline therefore sets every ``_load_*`` flag of ``transformers.Pipeline`` to False (so
-``pipeline()`` loads no tokenizer/processor) and builds an :class:`~.encoders.EncoderBank` from the
-model's config when it is constructed.
+``pipeline()`` loads no tokenizer/processor) and builds an :class:`~redheart.encoders.EncoderBank` from
+the model's config when it is constructed.
 
 Per call (``pipe(text_or_texts, **options)``):
 
@@ -29,28 +29,30 @@ error), ``True``/``"first"`` (first window only; ``metadata.chunks.truncated`` s
 the aggregated tensors under ``"tensors"``); ``errors``; ``explain`` (True or a dict of options: SURD over clause subsets, in ``analysis.surd.explanation``).
 
 Construction options (``pipeline("ethics-emotion", model=..., <option>=...)``): ``encoders`` (a loaded
-:class:`~.encoders.EncoderBank` to share), ``encoder_dtype`` (default: the ``dtype`` given to
+:class:`~redheart.encoders.EncoderBank` to share), ``encoder_dtype`` (default: the ``dtype`` given to
 ``pipeline()``, i.e. ``"auto"``), ``encoder_device_map``, ``encoder_workers`` (threads running different
 encoders of one batch concurrently), ``cache_size`` (LRU entries of encoder features; 0 = off).
 """
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 import torch
 from transformers import Pipeline
 
+from ..encoders.bank import EncoderBank
+from ..encoders.errors import EncoderConfigError
+from ..encoders.handle import TokenizedText
 from .result import OUTPUT_FIELDS, aggregate_windows, build_result
-from .encoders import EncoderBank, EncoderConfigError
-from .explain import explain_texts
-from .streams import analyze_stream_results, check_stream_request
 from .text import (
     DEFAULT_MAX_CHARS,
     InputError,
@@ -60,7 +62,7 @@ from .text import (
     normalise_text,
     route_encoders,
 )
-from .windows import TokenizedText, Window, plan_windows
+from .windows import Window, plan_windows
 
 TASK = "ethics-emotion"
 DEFAULT_BATCH_SIZE = 8
@@ -353,6 +355,8 @@ class EthicsEmotionPipeline(Pipeline):
         postprocess = {**self._postprocess_params, **postprocess}
         errors = preprocess.pop("errors", "raise")
         explain = preprocess.pop("explain", False)
+        if explain:
+            _library_part("explain", "explain=True")  # fail before the texts run, not after
         single, items = self._as_items(inputs, preprocess.pop("alternatives", None))
         results = self.run_items(items, single, batch_size, errors, preprocess, forward, postprocess)
         if explain:
@@ -576,12 +580,13 @@ class EthicsEmotionPipeline(Pipeline):
     def explain_texts(
         self, texts: list[str], options: dict[str, Any], call_kwargs: dict[str, Any]
     ) -> list[dict]:
-        """SURD over clause subsets (DESIGN.md "SURD, exactly"): ``analysis.surd.explanation`` for each text.
+        """SURD over clause subsets, ``analysis.surd.explanation`` (docs/DESIGN.md "SURD, exactly").
 
         Every clause subset of every text runs through this pipeline in shared batches (``explain.explain_texts``
         deduplicates them); ``options`` go to the explainer (``judgement``, ``bins``, ``max_clauses``, ...).
         """
-        return explain_texts(texts, lambda subset_texts: self(subset_texts, **call_kwargs), **options)
+        explain = _library_part("explain", "explain=True")
+        return explain.explain_texts(texts, lambda subset_texts: self(subset_texts, **call_kwargs), **options)
 
     def analyze_stream(
         self,
@@ -595,17 +600,42 @@ class EthicsEmotionPipeline(Pipeline):
 
         Per-item readings (valence, core emotions, regret) with the model's own variances are smoothed with a
         Kalman filter + RTS smoother over the (irregular) ``timestamps``, searched for periodicity (Welch) and
-        decomposed with SURD; ``stream_options`` go to ``streams.analyze_readings``; ``kwargs`` to the pipeline.
+        decomposed with SURD; ``stream_options`` are :class:`~.streams.StreamOptions` fields (and the reading
+        options ``uncertainty``, ``min_var``); ``kwargs`` go to the pipeline.
         """
         if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
             raise TypeError("texts must be a list of strings, one per stream item")
+        streams = _library_part("streams", "analyze_stream")
         options = dict(stream_options or {})
-        check_stream_request(len(texts), timestamps, **options)  # fail before running the model
+        streams.check_stream_request(len(texts), timestamps, **options)  # fail before running the model
         results = self(list(texts), return_tensors=True, **kwargs)
         temperatures = None
         if getattr(self.model, "utility", None) is not None:
             temperatures = {k: float(v.detach()) for k, v in self.model.utility.temperatures().items()}
-        return analyze_stream_results(results, timestamps, temperatures=temperatures, **options)
+        return streams.analyze_stream_results(results, timestamps, temperatures=temperatures, **options)
+
+
+def _library_part(module: str, feature: str) -> ModuleType:
+    """``pipelines.<module>`` (``streams``, ``explain``), imported when first used.
+
+    A saved model ships only the per-text pipeline as remote code (``modeling_redheart/remote_code.py``
+    follows module-level imports only), so where this file runs from such a folder the part is taken from the
+    installed library; without it the call fails with an ImportError that says what to install.
+    """
+    try:
+        return importlib.import_module(f".{module}", __package__)
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.{module}":  # the part exists but something it needs is missing
+            raise
+    try:
+        return importlib.import_module(f"redheart.pipelines.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and exc.name.split(".")[0] != "redheart":  # the library lacks a dependency
+            raise
+        raise ImportError(
+            f"{feature} needs the redheart library installed (pip install red-heart); a saved model folder "
+            "ships only the per-text pipeline"
+        ) from exc
 
 
 def _batched(entries: list, size: int) -> Iterable[list]:

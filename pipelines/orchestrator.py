@@ -122,16 +122,23 @@ class ProductionOrchestrator:
     def _build_pipeline(config: ProductionConfig) -> EthicsEmotionPipeline:
         from transformers import AutoConfig, pipeline
 
-        model_config = config.model.config if hasattr(config.model, "config") else AutoConfig.from_pretrained(
-            config.model, trust_remote_code=config.trust_remote_code
-        )  # fmt: skip
+        model_config = (
+            config.model.config
+            if hasattr(config.model, "config")
+            else AutoConfig.from_pretrained(config.model, trust_remote_code=config.trust_remote_code)
+        )
         workers = config.encoder_workers
         if workers == "auto":
             workers = auto_encoder_workers(len(model_config.enabled_encoders), config.device)
         return pipeline(
-            TASK, model=config.model, device=config.device, dtype=config.dtype,
-            trust_remote_code=config.trust_remote_code, encoder_workers=workers, cache_size=config.cache_size,
-        )  # fmt: skip
+            TASK,
+            model=config.model,
+            device=config.device,
+            dtype=config.dtype,
+            trust_remote_code=config.trust_remote_code,
+            encoder_workers=workers,
+            cache_size=config.cache_size,
+        )
 
     # ------------------------------------------------------------------------------------------------
     # public API
@@ -215,9 +222,14 @@ class ProductionOrchestrator:
     # ------------------------------------------------------------------------------------------------
     def _run(self, items: list[dict[str, Any]], errors: str) -> list[Any]:
         return self.pipeline.run_items(
-            items, False, self.config.max_batch_size, errors, dict(self._pre),
-            {**self._fwd, "window_batch_size": self.config.max_batch_size}, dict(self._post),
-        )  # fmt: skip
+            items,
+            False,
+            self.config.max_batch_size,
+            errors,
+            dict(self._pre),
+            {**self._fwd, "window_batch_size": self.config.max_batch_size},
+            dict(self._post),
+        )
 
     def _ensure_worker(self) -> asyncio.Queue:
         loop = asyncio.get_running_loop()

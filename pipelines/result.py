@@ -1,6 +1,6 @@
 """From aggregated model outputs to the pipeline's JSON result: documented formulas and grounding metadata.
 
-Formulas (all inputs are ``RedHeartModel`` outputs; see DESIGN.md "What each output means"):
+Formulas (all inputs are ``RedHeartModel`` outputs; see docs/DESIGN.md "What each output means"):
 
 * **Windows.** A text cut into several windows gets, for every output, the weighted mean of its window
   outputs, the weight being the window's content tokens summed over encoders. ``emotion.core`` and
@@ -39,10 +39,20 @@ AGGREGATION = "token-weighted mean over windows (weight = content tokens summed 
 
 #: Per-window model outputs the pipeline aggregates (``RedHeartOutput`` field names).
 OUTPUT_FIELDS = (
-    "emotion_probs", "kote_probs", "emotion_core", "emotion_cultural", "sentiment", "bentham_elements",
-    "bentham_weights", "utility", "utility_std", "acceptability_probs", "regret_potential", "surd_shares",
+    "emotion_probs",
+    "kote_probs",
+    "emotion_core",
+    "emotion_cultural",
+    "sentiment",
+    "bentham_elements",
+    "bentham_weights",
+    "utility",
+    "utility_std",
+    "acceptability_probs",
+    "regret_potential",
+    "surd_shares",
     "confidence",
-)  # fmt: skip
+)
 
 #: Output path -> the training task that supervises it (None: latent by design).
 GROUNDING_TASKS: dict[str, str | None] = {
@@ -155,10 +165,14 @@ def regret_section(
             "regret": squash_regret(best_mu - utility, scale),
         }
     section["alternatives"] = [
-        {"text": text, "utility": float(a["utility"]), "utility_std": float(a["utility_std"]),
-         "raw_regret": max(0.0, float(a["utility"]) - mu)}
+        {
+            "text": text,
+            "utility": float(a["utility"]),
+            "utility_std": float(a["utility_std"]),
+            "raw_regret": max(0.0, float(a["utility"]) - mu),
+        }
         for text, a in zip(alternative_texts or [""] * len(alternatives), alternatives, strict=True)
-    ]  # fmt: skip
+    ]
     return section, "utility"
 
 

@@ -31,9 +31,9 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-#: Model language ids (``RedHeartModel.forward(language_ids=...)``): 0 English, 1 Korean, 2 other/mixed.
-LANGUAGE_IDS = {"en": 0, "ko": 1}
-OTHER_LANGUAGE_ID = 2
+from ..configuration_redheart.tasks import LANGUAGE_IDS, OTHER_LANGUAGE_ID
+
+#: Languages `detect_language` reports.
 LANGUAGES = ("ko", "en", "mixed", "other")
 ROUTING_MODES = ("language", "all")
 UNSERVED_MODES = ("error", "all")

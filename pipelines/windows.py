@@ -16,16 +16,10 @@ from __future__ import annotations
 from bisect import bisect_left
 from dataclasses import dataclass
 
+from ..encoders.handle import TokenizedText
+
 #: The smallest per-window content-token budget allowed (a window must make progress through the text).
 MIN_BUDGET = 4
-
-
-@dataclass(frozen=True)
-class TokenizedText:
-    """One encoder's content tokens of a text (no special tokens) and each token's start character."""
-
-    ids: tuple[int, ...]
-    starts: tuple[int, ...]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from redheart.analysis import dominant_periods, estimate_process_var, kalman_smooth, welch_spectrum
+from redheart.analysis.kalman import fit_noise
 
 
 def _random_walk_stream(seed: int, n: int = 400, d: int = 3, q: float = 0.05):
@@ -77,6 +78,26 @@ def test_maximum_likelihood_process_variance():
     q_hat = estimate_process_var(t, y, r)
     assert np.all((q_hat > 0.1) & (q_hat < 0.4))
     assert kalman_smooth(t, y, r).process_var == pytest.approx(q_hat)
+
+
+def test_fit_noise_recovers_the_process_variance_and_the_scale_of_relative_variances():
+    t, truth, y, r = _random_walk_stream(4, n=1500, d=2, q=0.2)
+    fit = fit_noise(t, y, r / 4.0)  # the variances are known only up to a factor (here 4)
+    assert np.all((fit.process_var > 0.1) & (fit.process_var < 0.4))
+    assert np.all((fit.obs_scale > 4.0 / 1.5) & (fit.obs_scale < 4.0 * 1.5))
+    assert fit.at_edge == ()
+    smoothed = kalman_smooth(t, y, r / 4.0 * fit.obs_scale, process_var=fit.process_var)
+    np.testing.assert_array_equal(fit.log_likelihood, smoothed.log_likelihood)
+    # a parameter that is given is held: the other is fitted alone; both given -> their likelihood
+    held = fit_noise(t, y, r, obs_scale=1.0)
+    assert held.obs_scale == pytest.approx([1.0, 1.0]) and np.all(held.process_var < 0.4)
+    both = fit_noise(t, y, r, process_var=[0.2, 0.3], obs_scale=1.0)
+    np.testing.assert_array_equal(both.process_var, [0.2, 0.3])
+    np.testing.assert_array_equal(both.log_likelihood, kalman_smooth(t, y, r, [0.2, 0.3]).log_likelihood)
+    with pytest.raises(ValueError, match="at least 3 observations"):
+        fit_noise(t[:2], y[:2], r[:2])
+    with pytest.raises(ValueError, match="obs_scale must be non-negative"):
+        fit_noise(t, y, r, obs_scale=-1.0)
 
 
 def test_datetime_timestamps():

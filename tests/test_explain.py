@@ -23,9 +23,8 @@ from redheart.pipelines.explain import (
     split_clauses,
     subset_masks,
     subset_text,
-    surd_labels,
-    surd_shares,
 )
+from redheart.training.data.surd_targets import surd_labels, surd_shares
 
 CLAUSES = ["I lied to my parents,", "and I went to the movies", "because my friend asked me."]
 TEXT = " ".join(CLAUSES)
@@ -218,7 +217,7 @@ def tiny_pipeline(tmp_path_factory):
     from transformers import pipeline
 
     import redheart  # noqa: F401  (registers the task)
-    from redheart.pipelines.local_encoders import build_tiny_system
+    from redheart.encoders.testing import build_tiny_system
 
     return pipeline(
         "ethics-emotion", model=str(build_tiny_system(tmp_path_factory.mktemp("tiny"), max_length=48))

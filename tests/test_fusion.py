@@ -9,9 +9,9 @@ from transformers import pipeline
 import redheart  # noqa: F401  (registers the task)
 from redheart.configuration_redheart import RedHeartConfig
 from redheart.configuration_redheart.presets import preset_kwargs
+from redheart.encoders.testing import build_tiny_system
 from redheart.modeling_redheart import RedHeartModel
 from redheart.modeling_redheart.fusion import pool_tokens
-from redheart.pipelines.local_encoders import build_tiny_system
 
 from conftest import make_inputs
 

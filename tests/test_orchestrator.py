@@ -10,8 +10,8 @@ from transformers import pipeline
 
 import redheart  # noqa: F401
 from redheart.configuration_redheart.presets import preset_kwargs
+from redheart.encoders.testing import build_tiny_system
 from redheart.pipelines import InputError, ProductionConfig, ProductionOrchestrator
-from redheart.pipelines.local_encoders import build_tiny_system
 from redheart.pipelines.orchestrator import auto_encoder_workers
 
 KO = "친구와의 약속을 어기고 야근을 했다."

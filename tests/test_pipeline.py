@@ -13,9 +13,9 @@ from transformers import pipeline
 
 import redheart  # noqa: F401  (registers the task)
 from redheart.configuration_redheart.labels import EKMAN_GROUPS
+from redheart.encoders.testing import build_tiny_system
 from redheart.pipelines import EthicsEmotionPipeline, InputError, InputTypeError, UnservedLanguageError
 from redheart.pipelines.result import GROUNDING_TASKS, aggregate_windows, squash_regret
-from redheart.pipelines.local_encoders import build_tiny_system
 
 SCHEMA = json.loads((Path(redheart.pipelines.__file__).parent / "analysis.schema.json").read_text())
 KO = "친구와의 약속을 어기고 야근을 했다."
@@ -73,7 +73,7 @@ def test_pipeline_is_registered_and_saved_config_ships_it(system, pipe):
         saved["custom_pipelines"]["ethics-emotion"]["impl"]
         == "pipelines_ethics_emotion.EthicsEmotionPipeline"
     )
-    assert (system / "pipelines_ethics_emotion.py").is_file() and (system / "pipelines_encoders.py").is_file()
+    assert (system / "pipelines_ethics_emotion.py").is_file() and (system / "encoders_bank.py").is_file()
     # The library's config hides the locally registered task, but keeps and re-saves the stored value.
     assert "ethics-emotion" not in pipe.model.config.custom_pipelines
     assert pipe.model.config.to_dict()["custom_pipelines"] == saved["custom_pipelines"]

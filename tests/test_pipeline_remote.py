@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,10 +12,11 @@ import pytest
 from transformers import pipeline
 
 import redheart  # noqa: F401
-from redheart.pipelines.local_encoders import build_tiny_system
+from redheart.encoders.testing import build_tiny_system
+from redheart.modeling_redheart.remote_code import ENTRY_MODULES, flatten_sources
 
 # Run in a fresh interpreter whose import system refuses `redheart` (as on a machine without the library).
-SCRIPT = textwrap.dedent(
+NO_REDHEART = textwrap.dedent(
     """
     import importlib.abc, json, os, sys
 
@@ -27,7 +29,10 @@ SCRIPT = textwrap.dedent(
     sys.meta_path.insert(0, NoRedHeart())
     sys.path = [p for p in sys.path if p not in ("", os.getcwd())]
     from transformers import pipeline
-
+    """
+)
+SCRIPT = NO_REDHEART + textwrap.dedent(
+    """
     model_dir, resaved = sys.argv[1], sys.argv[2]
     pipe = pipeline("ethics-emotion", model=model_dir, trust_remote_code=True)
     inferred = pipeline(model=model_dir, trust_remote_code=True)  # the task comes from custom_pipelines
@@ -48,13 +53,19 @@ def system(tmp_path_factory):
     return build_tiny_system(tmp_path_factory.mktemp("remote"), max_length=48)
 
 
+def _run_without_redheart(script: str, *args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=cwd,
+        env={**os.environ, "HF_MODULES_CACHE": str(cwd / "modules"), "PYTHONPATH": ""},
+    )
+
+
 def test_remote_code_pipeline_without_redheart(system, tmp_path):
-    env_cache = tmp_path / "modules"
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(system), str(tmp_path / "resaved")],
-        capture_output=True, text=True, timeout=240, cwd=tmp_path,
-        env={**__import__("os").environ, "HF_MODULES_CACHE": str(env_cache), "PYTHONPATH": ""},
-    )  # fmt: skip
+    proc = _run_without_redheart(SCRIPT, str(system), str(tmp_path / "resaved"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-4000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["redheart_imported"] == []
@@ -92,3 +103,55 @@ def test_installed_library_wins_in_process(system):
         pipe = pipeline("ethics-emotion", model=str(system), trust_remote_code=trust)
         assert type(pipe).__module__ == "redheart.pipelines.ethics_emotion"
         assert type(pipe.model).__module__ == "redheart.modeling_redheart.modeling"
+
+
+def test_flattening_ships_what_runs_at_import_and_rewrites_every_relative_import():
+    files = flatten_sources(ENTRY_MODULES, "redheart")
+    assert "pipelines_ethics_emotion.py" in files
+    assert [n for n in files if n.startswith(("pipelines_streams", "pipelines_explain"))] == []
+    for name, source in files.items():  # imports inside functions too: each names a shipped flat module
+        for line in source.splitlines():
+            if line.lstrip().startswith("from ."):
+                assert f"{line.split()[1][1:]}.py" in files, (name, line)
+
+
+# Streams and explanations are imported lazily by the pipeline, so the saved folder ships without them.
+OPTIONAL_PARTS_SCRIPT = NO_REDHEART + textwrap.dedent(
+    """
+    pipe = pipeline("ethics-emotion", model=sys.argv[1], trust_remote_code=True)
+    calls = {
+        "analyze_stream": lambda: pipe.analyze_stream(["I broke my promise.", "I kept it.", "I am sorry."]),
+        "explain": lambda: pipe("I lied, but it saved her feelings.", explain=True),
+    }
+    errors = {}
+    for name, call in calls.items():
+        try:
+            call()
+            errors[name] = None
+        except Exception as exc:
+            errors[name] = [type(exc).__name__, str(exc)]
+    # Once the library can be imported, the shipped pipeline takes the parts from it.
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, NoRedHeart)]
+    stream = calls["analyze_stream"]()
+    print(json.dumps({"errors": errors, "pipeline_module": type(pipe).__module__, "stream": stream}))
+    """
+)
+
+
+def test_saved_folder_ships_only_the_per_text_pipeline(system, tmp_path):
+    shipped = sorted(p.name for p in system.glob("*.py"))
+    assert "pipelines_ethics_emotion.py" in shipped and "pipelines_windows.py" in shipped
+    assert [n for n in shipped if n.startswith(("pipelines_streams", "pipelines_explain"))] == []
+
+    proc = _run_without_redheart(OPTIONAL_PARTS_SCRIPT, str(system), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for feature in ("analyze_stream", "explain"):
+        kind, message = out["errors"][feature]
+        assert (
+            kind == "ImportError"
+            and "needs the redheart library installed (pip install red-heart)" in message
+        )
+        assert "ships only the per-text pipeline" in message
+    assert out["pipeline_module"].startswith("transformers_modules.")
+    assert out["stream"]["n_items"] == 3 and out["stream"]["signals"][0] == "valence"

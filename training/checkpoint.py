@@ -27,9 +27,20 @@ import torch
 STATE_FILE = "trainer_state.json"
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 #: Config fields that decide the architecture (a checkpoint must agree on all of them to be resumed).
-ARCHITECTURE_FIELDS = ("backbone", "heads", "analyzers", "auxiliary", "use_heads", "use_analyzers",
-                       "use_auxiliary", "emotion_labels", "kote_labels", "acceptability_frameworks",
-                       "bentham_elements", "bentham_signs")  # fmt: skip
+ARCHITECTURE_FIELDS = (
+    "backbone",
+    "heads",
+    "analyzers",
+    "auxiliary",
+    "use_heads",
+    "use_analyzers",
+    "use_auxiliary",
+    "emotion_labels",
+    "kote_labels",
+    "acceptability_frameworks",
+    "bentham_elements",
+    "bentham_signs",
+)
 
 
 class CheckpointError(ValueError):
@@ -149,8 +160,11 @@ def resolve_resume(path: str | Path, output_dir: Path) -> Path:
     p = Path(path)
     if not p.is_dir():
         raise CheckpointError(f"checkpoint {str(p)!r} does not exist or is not a folder")
-    missing = [n for n in (STATE_FILE, "optimizer.pt", "scheduler.pt", "rng.pt", "model/config.json")
-               if not (p / n).exists()]  # fmt: skip
+    missing = [
+        n
+        for n in (STATE_FILE, "optimizer.pt", "scheduler.pt", "rng.pt", "model/config.json")
+        if not (p / n).exists()
+    ]
     if missing:
         raise CheckpointError(
             f"{p} is not a complete training checkpoint: missing {missing} (expected a checkpoint-<step>/ folder "

@@ -32,19 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
-IGNORE = -100.0
-LANGUAGE_IDS = {"en": 0, "ko": 1}
-FRAMEWORK_ORDER = ("commonsense", "justice", "deontology", "virtue")
-#: Model task -> the label keyword of ``RedHeartModel.forward``.
-TASK_LABELS = {
-    "emotion": "emotion_labels",
-    "kote": "kote_labels",
-    "sentiment": "sentiment_labels",
-    "acceptability": "acceptability_labels",
-    "utility": "utility_pairs",
-    "regret": "regret_labels",
-    "surd": "surd_labels",
-}
+from ..configuration_redheart.labels import ACCEPTABILITY_FRAMEWORKS, SURD_SHARES
+from ..configuration_redheart.tasks import IGNORE_INDEX, LANGUAGE_IDS, TASK_LABELS
 
 
 def _column(table, name: str):
@@ -54,14 +43,14 @@ def _column(table, name: str):
 def _floats(col) -> np.ndarray:
     """A nullable float column -> float32 array with -100 for null."""
     arr = col.to_numpy(zero_copy_only=False).astype(np.float32)
-    arr[np.asarray(col.is_null().to_numpy(zero_copy_only=False))] = IGNORE
+    arr[np.asarray(col.is_null().to_numpy(zero_copy_only=False))] = IGNORE_INDEX
     return arr
 
 
 def _matrix(col, width: int) -> np.ndarray:
     """A nullable fixed-width list column -> [n, width] float32 with -100 rows for null."""
     n = len(col)
-    out = np.full((n, width), IGNORE, dtype=np.float32)
+    out = np.full((n, width), IGNORE_INDEX, dtype=np.float32)
     valid = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False))
     if valid.any():
         import pyarrow.compute as pc
@@ -108,12 +97,12 @@ class ExampleTable:
             )
         framework = _column(table, "acceptability_framework").to_pylist()
         acceptable = _floats(_column(table, "acceptable"))
-        accept = np.full((len(languages), len(FRAMEWORK_ORDER)), IGNORE, dtype=np.float32)
+        accept = np.full((len(languages), len(ACCEPTABILITY_FRAMEWORKS)), IGNORE_INDEX, dtype=np.float32)
         for i, (f, y) in enumerate(zip(framework, acceptable, strict=True)):
-            if f is not None and y != IGNORE:
-                if f not in FRAMEWORK_ORDER:
+            if f is not None and y != IGNORE_INDEX:
+                if f not in ACCEPTABILITY_FRAMEWORKS:
                     raise ValueError(f"{what}: row {i} has unknown acceptability_framework {f!r}")
-                accept[i, FRAMEWORK_ORDER.index(f)] = y
+                accept[i, ACCEPTABILITY_FRAMEWORKS.index(f)] = y
         out = cls(
             text=_column(table, "text").to_pylist(),
             worse=_column(table, "utility_worse").to_pylist(),
@@ -124,7 +113,7 @@ class ExampleTable:
             sentiment=_floats(_column(table, "sentiment")),
             acceptability=accept,
             regret=_floats(_column(table, "regret")),
-            surd=_matrix(_column(table, "surd"), 4),
+            surd=_matrix(_column(table, "surd"), len(SURD_SHARES)),
         )
         if tasks is None:
             return out
@@ -153,7 +142,7 @@ class ExampleTable:
             "regret": self.regret,
             "surd": self.surd,
         }[task]
-        return (values != IGNORE).any(axis=-1) if values.ndim > 1 else values != IGNORE
+        return (values != IGNORE_INDEX).any(axis=-1) if values.ndim > 1 else values != IGNORE_INDEX
 
     def select(self, index: Sequence[int] | np.ndarray) -> ExampleTable:
         index = np.asarray(index, dtype=np.int64)
@@ -270,7 +259,7 @@ class Collator:
 
         def pad(values: np.ndarray) -> torch.Tensor:
             if extra:
-                fill = np.full((extra, *values.shape[1:]), IGNORE, dtype=np.float32)
+                fill = np.full((extra, *values.shape[1:]), IGNORE_INDEX, dtype=np.float32)
                 values = np.concatenate([values, fill])
             return torch.from_numpy(np.ascontiguousarray(values))
 

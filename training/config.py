@@ -178,7 +178,7 @@ def _check(cfg: TrainConfig) -> None:
             f"{src}: train.metric_for_best must be val_score or val_loss, got {t.metric_for_best!r}"
         )
     if t.tasks is not None:
-        from ..configuration_redheart.config import TASK_LOSSES
+        from ..configuration_redheart.tasks import TASK_LOSSES
 
         bad = [x for x in t.tasks if x not in TASK_LOSSES or x == "confidence"]
         if bad:

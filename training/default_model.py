@@ -28,14 +28,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .data.catalog import SET_LANGUAGES
+
 MARKER = "redheart_default_model.json"
 
 ENCODERS: dict[str, dict[str, dict[str, Any]]] = {
-    "e5": {"e5": {"model_name_or_path": "redheart:e5-small", "hidden_size": 384, "languages": ["*"], "max_length": 128}},
-    "minilm": {"minilm": {"model_name_or_path": "redheart:minilm", "hidden_size": 384, "languages": ["en"],
-                          "max_length": 128}},
-}  # fmt: skip
-KOREAN_SETS = ("goemotions_ko", "kote", "kosbi", "nsmc")
+    "e5": {
+        "e5": {
+            "model_name_or_path": "redheart:e5-small",
+            "hidden_size": 384,
+            "languages": ["*"],
+            "max_length": 128,
+        }
+    },
+    "minilm": {
+        "minilm": {
+            "model_name_or_path": "redheart:minilm",
+            "hidden_size": 384,
+            "languages": ["en"],
+            "max_length": 128,
+        }
+    },
+}
 
 #: Rows drawn (seeded) from each set's train side; pairs for ethics_util (two texts each).
 SAMPLES: dict[str, int] = {
@@ -51,6 +65,8 @@ SAMPLES: dict[str, int] = {
     "kosbi": 1200,
     "nsmc": 3000,
 }
+#: The Korean sets among them (left out with an English-only encoder).
+KOREAN_SETS: tuple[str, ...] = tuple(s for s in SAMPLES if SET_LANGUAGES[s] == "ko")
 TRAIN_OVERRIDES: dict[str, Any] = {
     "max_steps": 4000,
     "micro_batch_size": 32,
@@ -90,9 +106,14 @@ def recipe(encoder: str = "e5", data_dir: str | None = None, work_dir: Path | No
     cfg = load_config("small")
     sets = [s for s in SAMPLES if encoder == "e5" or s not in KOREAN_SETS]
     cfg.model.config = {**cfg.model.config, "encoders": ENCODERS[encoder]}
-    cfg.data = {**cfg.data, "sets": sets, "max_samples": {s: SAMPLES[s] for s in sets},
-                "max_eval_samples": {"nsmc": 4 * EVAL_MAX_PER_SET}, "stopping_strategy": "all_exhausted_without_replacement",
-                "weights": {s: 1.0 for s in sets}}  # fmt: skip
+    cfg.data = {
+        **cfg.data,
+        "sets": sets,
+        "max_samples": {s: SAMPLES[s] for s in sets},
+        "max_eval_samples": {"nsmc": 4 * EVAL_MAX_PER_SET},
+        "stopping_strategy": "all_exhausted_without_replacement",
+        "weights": {s: 1.0 for s in sets},
+    }
     if data_dir is not None:
         cfg.data["data_dir"] = data_dir
     overrides = [f"train.{k}={json.dumps(v)}" for k, v in TRAIN_OVERRIDES.items()]
@@ -114,7 +135,7 @@ def ensure_default_model(
     folder = Path(out).expanduser() if out is not None else default_model_dir(encoder)
     if is_complete(folder) and not force:
         return folder
-    from .run import run_training
+    from .assemble import run_training
 
     started = time.perf_counter()
     work = folder.parent / f".{folder.name}-work"
@@ -171,8 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     try:
-        path = ensure_default_model(args.encoder, out=args.out, data_dir=args.data_dir, force=args.force,
-                                    evaluate=not args.no_eval, progress=not args.no_progress)  # fmt: skip
+        path = ensure_default_model(
+            args.encoder,
+            out=args.out,
+            data_dir=args.data_dir,
+            force=args.force,
+            evaluate=not args.no_eval,
+            progress=not args.no_progress,
+        )
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -36,11 +36,14 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..configuration_redheart.labels import ACCEPTABILITY_FRAMEWORKS
+from ..configuration_redheart.tasks import LANGUAGE_IDS, MULTILABEL_TASKS, TASK_LABELS
 from .collate import Collator, ExampleTable
 from .metrics import (
     binary_accuracy,
@@ -52,13 +55,22 @@ from .metrics import (
 
 #: Published anchors the model card puts side by side with the results (BERT-base fine-tuned end to end).
 ANCHORS = {
-    "goemotions_en_dev": {"metric": "macro_f1", "value": 0.46, "source": "GoEmotions paper (Demszky et al. 2020), "
-                          "BERT-base, 28 labels (test split)"},
-    "ethics_util_test": {"metric": "pairwise_accuracy", "value": 0.734, "source": "ETHICS paper (Hendrycks et al. "
-                         "2021), BERT-base, utilitarianism test"},
-    "ethics_commonsense_heldout": {"metric": "accuracy", "value": 0.865, "source": "ETHICS paper, BERT-base, "
-                                   "commonsense test (trained on cm_train, 13.9k examples)"},
-}  # fmt: skip
+    "goemotions_en_dev": {
+        "metric": "macro_f1",
+        "value": 0.46,
+        "source": "GoEmotions paper (Demszky et al. 2020), BERT-base, 28 labels (test split)",
+    },
+    "ethics_util_test": {
+        "metric": "pairwise_accuracy",
+        "value": 0.734,
+        "source": "ETHICS paper (Hendrycks et al. 2021), BERT-base, utilitarianism test",
+    },
+    "ethics_commonsense_heldout": {
+        "metric": "accuracy",
+        "value": 0.865,
+        "source": "ETHICS paper, BERT-base, commonsense test (trained on cm_train, 13.9k examples)",
+    },
+}
 
 #: Evaluation name -> (data set, kind); the data set's eval side is used.
 EVALUATIONS = {
@@ -74,13 +86,20 @@ EVALUATIONS = {
     "nsmc_heldout": ("nsmc", "sentiment"),
     "ethics_util_regret_test": ("ethics_util_regret", "regret"),
 }
-FRAMEWORK_COLUMN = {
-    "ethics_commonsense": 0,
-    "kosbi": 0,
-    "ethics_justice": 1,
-    "ethics_deontology": 2,
-    "ethics_virtue": 3,
+#: Acceptability set -> the framework its labels judge (KoSBi: commonsense).
+SET_FRAMEWORK = {
+    "ethics_commonsense": "commonsense",
+    "kosbi": "commonsense",
+    "ethics_justice": "justice",
+    "ethics_deontology": "deontology",
+    "ethics_virtue": "virtue",
 }
+#: Sets whose validation part (held out of training) chooses the emotion and KOTE thresholds.
+THRESHOLD_SETS = ("goemotions_en", "goemotions_ko", "kote")
+#: Tasks the evaluation reads outputs of (every labelled task but SURD, which has no evaluation set).
+EVALUATED_TASKS = [task for task in TASK_LABELS if task != "surd"]
+#: Entries of the training run's ``redheart_training.json`` copied into the results.
+TRAINING_KEYS = ("composition", "tasks", "validation_sizes", "wall_seconds", "step", "features", "memory")
 #: NSMC star-rating boundaries of the positive-vs-negative task, on the sentiment scale (rating - 5.5) / 4.5.
 NSMC_NEGATIVE_MAX = (4 - 5.5) / 4.5
 NSMC_POSITIVE_MIN = (9 - 5.5) / 4.5
@@ -125,8 +144,182 @@ def _served_languages(encoders: dict[str, dict]) -> set[str]:
     out: set[str] = set()
     for spec in encoders.values():
         if spec.get("enabled", True):
-            out |= {"en", "ko"} if "*" in spec["languages"] else set(spec["languages"])
+            out |= set(LANGUAGE_IDS) if "*" in spec["languages"] else set(spec["languages"])
     return out
+
+
+@dataclass
+class _Settings:
+    """The training run's config and the resolved evaluation settings."""
+
+    cfg: Any
+    max_per_set: int | None
+    batch_size: int
+    ece_bins: int
+
+
+def _settings(
+    model_dir: str | Path,
+    info: dict[str, Any],
+    *,
+    max_per_set: int | None | str,
+    cache_dir: str | None,
+    batch_size: int | None,
+    ece_bins: int | None,
+    progress: bool,
+) -> _Settings:
+    """The run's :class:`~.config.TrainConfig` (defaults without one) with the evaluation's overrides."""
+    from .config import TrainConfig, config_from_dict
+
+    if info.get("config"):
+        cfg = config_from_dict(info["config"], source=f"{model_dir}/redheart_training.json")
+    else:
+        cfg = TrainConfig()
+    if cache_dir is not None:
+        cfg.features.cache_dir = cache_dir
+    cfg.train.progress = progress
+    if max_per_set == "config":
+        max_per_set = cfg.eval.max_per_set
+    return _Settings(
+        cfg=cfg,
+        max_per_set=max_per_set or None,
+        batch_size=batch_size or cfg.eval.batch_size,
+        ece_bins=ece_bins or cfg.eval.ece_bins,
+    )
+
+
+def _tables(
+    settings: _Settings, encoders: dict[str, dict], data_dir: str | None
+) -> tuple[dict[str, ExampleTable], dict[str, dict[str, int]], dict[str, str]]:
+    """``eval:<set>`` (seeded samples of the eval sides) and ``val:<set>`` (the validation parts that choose the
+    thresholds) as example tables; their sizes; and the sets no enabled encoder can read, with the reason."""
+    from .data import SET_LANGUAGES, SETS, build_splits
+    from .prepare import data_config_of, validation_split
+
+    data_config = data_config_of(settings.cfg, data_dir)
+    languages = _served_languages(encoders)
+    wanted = sorted({s for s, _ in EVALUATIONS.values()})
+    skipped = {
+        s: f"no enabled encoder reads {SET_LANGUAGES[s]!r} texts"
+        for s in wanted
+        if SET_LANGUAGES[s] not in languages
+    }
+    sets = [s for s in wanted if s in SETS and s not in skipped]
+    data_config.sets = sets
+    splits = build_splits(data_config)
+    t = settings.cfg.train
+    tables: dict[str, ExampleTable] = {}
+    sizes: dict[str, dict[str, int]] = {}
+    for index, name in enumerate(sets):
+        ev = ExampleTable.from_dataset(splits.eval[name], what=f"{name} eval side")
+        if name == "nsmc":
+            polar = (ev.sentiment <= NSMC_NEGATIVE_MAX + 1e-6) | (ev.sentiment >= NSMC_POSITIVE_MIN - 1e-6)
+            ev = ev.select(np.flatnonzero(polar))
+        pick = _sample(len(ev), settings.max_per_set, seed=int(data_config.seed) * 7919 + index)
+        tables[f"eval:{name}"] = ev.select(pick)
+        sizes[name] = {"available": len(ev), "evaluated": len(pick)}
+    for name in THRESHOLD_SETS:
+        if name in sets:
+            _, val = validation_split(
+                splits.train[name], t.validation_fraction, t.validation_max_per_set, t.seed
+            )
+            if len(val):
+                tables[f"val:{name}"] = ExampleTable.from_dataset(val, what=f"{name} validation part")
+                sizes.setdefault(name, {})["validation_for_threshold"] = len(val)
+    return tables, sizes, skipped
+
+
+def _predictions(
+    model, tables: dict[str, ExampleTable], stores: dict[str, Any], batch_size: int, progress: bool
+) -> dict[str, dict[str, Any]]:
+    """The model's outputs on every table (from the cached features of its encoders)."""
+    from .predict import predict
+
+    preds = {}
+    for key, table in tables.items():
+        collator = Collator(table, stores, model.config.encoders, EVALUATED_TASKS)
+        preds[key] = predict(
+            model, collator, batch_size=batch_size, progress=progress, desc=f"evaluate {key}"
+        )
+    return preds
+
+
+def _thresholds(
+    tables: dict[str, ExampleTable], preds: dict[str, dict[str, Any]]
+) -> tuple[dict[str, float], dict[str, str]]:
+    """The emotion and KOTE decision thresholds, each with the best macro-F1 on its validation part (else 0.5),
+    and where each came from."""
+    thresholds, source = {}, {}
+    val_emotion = [k for k in ("val:goemotions_en", "val:goemotions_ko") if k in tables]
+    if val_emotion:
+        y = np.concatenate([tables[k].emotion for k in val_emotion])
+        p = np.concatenate([preds[k]["emotion_probs"] for k in val_emotion])
+        thresholds["emotion"], f = choose_threshold(p, y)
+        names = ", ".join(k[4:] for k in val_emotion)
+        source["emotion"] = f"validation part of {names} ({len(y)} rows, macro-F1 {f:.3f} there)"
+    if "val:kote" in tables:
+        thresholds["kote"], f = choose_threshold(preds["val:kote"]["kote_probs"], tables["val:kote"].kote)
+        source["kote"] = f"validation part of kote ({len(tables['val:kote'])} rows, macro-F1 {f:.3f} there)"
+    for task in MULTILABEL_TASKS:
+        if task not in thresholds:
+            thresholds[task] = 0.5
+            source[task] = "0.5 (no validation part available)"
+    return thresholds, source
+
+
+def _metric(kind: str, dataset: str, table: ExampleTable, pred: dict[str, Any], thresholds: dict[str, float]):
+    """The metrics of one evaluation (see the module docstring)."""
+    n = len(table)
+    if kind in MULTILABEL_TASKS:
+        f1 = multilabel_f1(getattr(table, kind), pred[f"{kind}_probs"] >= thresholds[kind])
+        return {"macro_f1": f1["macro_f1"], "micro_f1": f1["micro_f1"], "threshold": thresholds[kind], "n": n}
+    if kind == "utility":
+        return {"pairwise_accuracy": pairwise_accuracy(pred["utility"], pred["utility_worse"]), "n_pairs": n}
+    if kind == "acceptability":
+        col = ACCEPTABILITY_FRAMEWORKS.index(SET_FRAMEWORK[dataset])
+        y = table.acceptability[:, col]
+        return {
+            "accuracy": binary_accuracy(pred["acceptability_probs"][:, col], y),
+            "n": n,
+            "majority_baseline": float(max(y.mean(), 1 - y.mean())),
+        }
+    if kind == "sentiment":
+        y = table.sentiment > 0
+        return {
+            "accuracy": float(((pred["sentiment"] > 0) == y).mean()),
+            "n": n,
+            "positive_share": float(y.mean()),
+        }
+    if kind == "regret":
+        return {"accuracy": binary_accuracy(pred["regret_potential"], table.regret), "n": n}
+    raise ValueError(f"unknown evaluation kind {kind!r}")
+
+
+def _calibration(
+    tables: dict[str, ExampleTable], preds: dict[str, dict[str, Any]], ece_bins: int
+) -> dict[str, Any] | None:
+    """ECE of ``confidence`` against "the top emotion is a gold label" on the GoEmotions eval sides."""
+    calib = {}
+    for key in ("eval:goemotions_en", "eval:goemotions_ko"):
+        if key in tables and "confidence" in preds[key]:
+            top = preds[key]["emotion_probs"].argmax(axis=1)
+            correct = tables[key].emotion[np.arange(len(top)), top] == 1
+            calib[key[5:]] = (preds[key]["confidence"], correct)
+    if not calib:
+        return None
+    conf = np.concatenate([c for c, _ in calib.values()])
+    hit = np.concatenate([h for _, h in calib.values()])
+    ece = expected_calibration_error(conf, hit, ece_bins)
+    return {
+        "ece": ece["ece"],
+        "mce": ece["mce"],
+        "n": ece["n"],
+        "n_bins": ece_bins,
+        "mean_confidence": float(conf.mean()),
+        "top1_accuracy": float(hit.mean()),
+        "on": sorted(calib),
+        "per_set_ece": {k: expected_calibration_error(c, h, ece_bins)["ece"] for k, (c, h) in calib.items()},
+    }
 
 
 def evaluate_model(
@@ -145,152 +338,46 @@ def evaluate_model(
     ``max_per_set``: rows per evaluation set; ``"config"`` = the training config's ``eval.max_per_set``,
     ``None`` or 0 = all. ``batch_size`` / ``ece_bins``: None = the training config's ``eval`` section.
     """
-    from .config import TrainConfig, config_from_dict
-    from .data import build_splits
-    from .features import FeatureStore
-    from .predict import predict
-    from .prepare import data_config_of, validation_split
-    from .run import build_stores
+    from .features import build_stores
 
     started = time.perf_counter()
     model = load_model(model_dir)
     config = model.config
     info = training_info(model_dir)
-    cfg = config_from_dict(info["config"], source=f"{model_dir}/redheart_training.json") if info.get("config") \
-        else TrainConfig()  # fmt: skip
-    if cache_dir is not None:
-        cfg.features.cache_dir = cache_dir
-    cfg.train.progress = progress
-    if max_per_set == "config":
-        max_per_set = cfg.eval.max_per_set
-    max_per_set = max_per_set or None
-    batch_size = batch_size or cfg.eval.batch_size
-    ece_bins = ece_bins or cfg.eval.ece_bins
-    data_config = data_config_of(cfg, data_dir)
-    languages = _served_languages(config.encoders)
-    wanted = sorted({s for s, _ in EVALUATIONS.values()})
-    from .data import SETS
-
-    lang_of = {"goemotions_ko": "ko", "kote": "ko", "kosbi": "ko", "nsmc": "ko"}
-    skipped = {s: f"no enabled encoder reads {lang_of.get(s, 'en')!r} texts" for s in wanted
-               if lang_of.get(s, "en") not in languages}  # fmt: skip
-    sets = [s for s in wanted if s in SETS and s not in skipped]
-    data_config.sets = sets
-    splits = build_splits(data_config)
-    t = cfg.train
-    tables: dict[str, ExampleTable] = {}
-    sizes: dict[str, dict[str, int]] = {}
-    for index, name in enumerate(sets):
-        ev = ExampleTable.from_dataset(splits.eval[name], what=f"{name} eval side")
-        if name == "nsmc":
-            polar = (ev.sentiment <= NSMC_NEGATIVE_MAX + 1e-6) | (ev.sentiment >= NSMC_POSITIVE_MIN - 1e-6)
-            ev = ev.select(np.flatnonzero(polar))
-        pick = _sample(len(ev), max_per_set, seed=int(data_config.seed) * 7919 + index)
-        tables[f"eval:{name}"] = ev.select(pick)
-        sizes[name] = {"available": len(ev), "evaluated": len(pick)}
-    for name in ("goemotions_en", "goemotions_ko", "kote"):
-        if name in sets:
-            _, val = validation_split(
-                splits.train[name], t.validation_fraction, t.validation_max_per_set, t.seed
-            )
-            if len(val):
-                tables[f"val:{name}"] = ExampleTable.from_dataset(val, what=f"{name} validation part")
-                sizes.setdefault(name, {})["validation_for_threshold"] = len(val)
+    settings = _settings(
+        model_dir,
+        info,
+        max_per_set=max_per_set,
+        cache_dir=cache_dir,
+        batch_size=batch_size,
+        ece_bins=ece_bins,
+        progress=progress,
+    )
+    tables, sizes, skipped = _tables(settings, config.encoders, data_dir)
     texts: dict[int, list[str]] = {}
     for table in tables.values():
         for lang, items in table.texts_by_language().items():
             texts.setdefault(lang, []).extend(items)
-    stores: dict[str, FeatureStore] = build_stores(cfg, config, texts, None, print_fn)
-    tasks = ["emotion", "kote", "sentiment", "acceptability", "utility", "regret"]
-    preds = {}
-    for key, table in tables.items():
-        collator = Collator(table, stores, config.encoders, tasks)
-        preds[key] = predict(
-            model, collator, batch_size=batch_size, progress=progress, desc=f"evaluate {key}"
-        )
-
-    thresholds, threshold_source = {}, {}
-    val_emotion = [k for k in ("val:goemotions_en", "val:goemotions_ko") if k in tables]
-    if val_emotion:
-        y = np.concatenate([tables[k].emotion for k in val_emotion])
-        p = np.concatenate([preds[k]["emotion_probs"] for k in val_emotion])
-        thresholds["emotion"], f = choose_threshold(p, y)
-        threshold_source["emotion"] = (
-            f"validation part of {', '.join(k[4:] for k in val_emotion)} ({len(y)} rows, macro-F1 {f:.3f} there)"
-        )
-    if "val:kote" in tables:
-        thresholds["kote"], f = choose_threshold(preds["val:kote"]["kote_probs"], tables["val:kote"].kote)
-        threshold_source["kote"] = (
-            f"validation part of kote ({len(tables['val:kote'])} rows, macro-F1 {f:.3f} there)"
-        )
-    for task in ("emotion", "kote"):
-        if task not in thresholds:
-            thresholds[task] = 0.5
-            threshold_source[task] = "0.5 (no validation part available)"
-
+    stores = build_stores(settings.cfg, config, texts, None, print_fn)
+    preds = _predictions(model, tables, stores, settings.batch_size, progress)
+    thresholds, threshold_source = _thresholds(tables, preds)
     metrics: dict[str, dict[str, Any]] = {}
     for name, (dataset, kind) in EVALUATIONS.items():
         key = f"eval:{dataset}"
-        if key not in tables:
-            continue
-        table, pred = tables[key], preds[key]
-        n = len(table)
-        if kind in ("emotion", "kote"):
-            y = getattr(table, kind)
-            f1 = multilabel_f1(y, pred[f"{kind}_probs"] >= thresholds[kind])
-            metrics[name] = {"macro_f1": f1["macro_f1"], "micro_f1": f1["micro_f1"], "threshold": thresholds[kind],
-                             "n": n}  # fmt: skip
-        elif kind == "utility":
-            metrics[name] = {
-                "pairwise_accuracy": pairwise_accuracy(pred["utility"], pred["utility_worse"]),
-                "n_pairs": n,
-            }
-        elif kind == "acceptability":
-            col = FRAMEWORK_COLUMN[dataset]
-            metrics[name] = {"accuracy": binary_accuracy(pred["acceptability_probs"][:, col], table.acceptability[:, col]),
-                             "n": n, "majority_baseline": float(max(table.acceptability[:, col].mean(),
-                                                                    1 - table.acceptability[:, col].mean()))}  # fmt: skip
-        elif kind == "sentiment":
-            y = table.sentiment > 0
-            metrics[name] = {"accuracy": float(((pred["sentiment"] > 0) == y).mean()), "n": n,
-                             "positive_share": float(y.mean())}  # fmt: skip
-        elif kind == "regret":
-            metrics[name] = {"accuracy": binary_accuracy(pred["regret_potential"], table.regret), "n": n}
-    calib = {}
-    for key in ("eval:goemotions_en", "eval:goemotions_ko"):
-        if key in tables and "confidence" in preds[key]:
-            top = preds[key]["emotion_probs"].argmax(axis=1)
-            correct = tables[key].emotion[np.arange(len(top)), top] == 1
-            calib[key[5:]] = (preds[key]["confidence"], correct)
-    if calib:
-        conf = np.concatenate([c for c, _ in calib.values()])
-        hit = np.concatenate([h for _, h in calib.values()])
-        ece = expected_calibration_error(conf, hit, ece_bins)
-        metrics["confidence_calibration"] = {
-            "ece": ece["ece"], "mce": ece["mce"], "n": ece["n"], "n_bins": ece_bins,
-            "mean_confidence": float(conf.mean()), "top1_accuracy": float(hit.mean()),
-            "on": sorted(calib), "per_set_ece": {k: expected_calibration_error(c, h, ece_bins)["ece"]
-                                                 for k, (c, h) in calib.items()},
-        }  # fmt: skip
-    trained = list(config.trained_tasks)
+        if key in tables:
+            metrics[name] = _metric(kind, dataset, tables[key], preds[key], thresholds)
+    calibration = _calibration(tables, preds, settings.ece_bins)
+    if calibration is not None:
+        metrics["confidence_calibration"] = calibration
     return {
         "model_dir": str(Path(model_dir).resolve()),
-        "encoders": {
-            n: {
-                "model_name_or_path": s["model_name_or_path"],
-                "revision": stores[n].revision if n in stores else s.get("revision"),
-                "hidden_size": s["hidden_size"],
-                "languages": s["languages"],
-            }
-            for n, s in config.encoders.items()
-            if s["enabled"]
-        },  # fmt: skip
+        "encoders": _encoders_used(config, stores),
         "preset_shape": {
             "backbone_hidden": config.backbone.hidden_size,
             "backbone_layers": config.backbone.num_hidden_layers,
             "parameters": int(sum(p.numel() for p in model.parameters())),
-        },  # fmt: skip
-        "trained_tasks": trained,
+        },
+        "trained_tasks": list(config.trained_tasks),
         "thresholds": thresholds,
         "threshold_source": threshold_source,
         "metrics": metrics,
@@ -299,20 +386,23 @@ def evaluate_model(
         "not_evaluated": skipped,
         "metric_backend": "numpy (redheart.training.metrics); evaluate's metric scripts need the Hugging Face Hub, "
         "unreachable offline",
-        "training": {
-            k: info.get(k)
-            for k in (
-                "composition",
-                "tasks",
-                "validation_sizes",
-                "wall_seconds",
-                "step",
-                "features",
-                "memory",
-            )
-        },  # fmt: skip
+        "training": {k: info.get(k) for k in TRAINING_KEYS},
         "evaluation_seconds": round(time.perf_counter() - started, 1),
-        "max_per_set": max_per_set,
+        "max_per_set": settings.max_per_set,
+    }
+
+
+def _encoders_used(config, stores: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The enabled encoders: name or path, the revision their features were computed with, size, languages."""
+    return {
+        n: {
+            "model_name_or_path": s["model_name_or_path"],
+            "revision": stores[n].revision if n in stores else s.get("revision"),
+            "hidden_size": s["hidden_size"],
+            "languages": s["languages"],
+        }
+        for n, s in config.encoders.items()
+        if s["enabled"]
     }
 
 
@@ -339,8 +429,12 @@ def main(argv: list[str] | None = None) -> int:
         "--data-dir", default=None, help="data folder (default: the training run's, then $RH_DATA_DIR)"
     )
     p.add_argument("--out", default=None, help="results JSON (default: MODEL_DIR/eval_results.json)")
-    p.add_argument("--max-per-set", type=int, default=None,
-                   help="seeded sample of N rows per evaluation set (0 = all; default: the training config's eval section)")  # fmt: skip
+    p.add_argument(
+        "--max-per-set",
+        type=int,
+        default=None,
+        help="seeded sample of N rows per evaluation set (0 = all; default: the training config's eval section)",
+    )
     p.add_argument("--cache-dir", default=None, help="feature cache root (default: the training run's)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument(
@@ -350,9 +444,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         cap = "config" if args.max_per_set is None else args.max_per_set
-        results = evaluate_model(args.model_dir, data_dir=args.data_dir, max_per_set=cap,
-                                 cache_dir=args.cache_dir, batch_size=args.batch_size,
-                                 progress=not args.no_progress)  # fmt: skip
+        results = evaluate_model(
+            args.model_dir,
+            data_dir=args.data_dir,
+            max_per_set=cap,
+            cache_dir=args.cache_dir,
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+        )
     except (EvaluationError, FileNotFoundError, ValueError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

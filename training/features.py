@@ -1,7 +1,7 @@
 """Frozen-encoder feature cache: every text's encoder hidden states are computed once and kept on disk.
 
-Features are exactly what the pipeline feeds the model for a short text (``redheart.pipelines.encoders``):
-the encoder entry is loaded with the pipeline's strict :func:`~redheart.pipelines.encoders.load_encoder`
+Features are exactly what the pipeline feeds the model for a short text (``redheart.encoders``): the
+encoder entry is loaded with the pipeline's strict :func:`~redheart.encoders.load_encoder`
 (aliases ``redheart:minilm`` / ``redheart:e5-small`` included), each text is tokenised without a prefix,
 its content tokens are cut to ``max_length`` minus the special tokens, the special tokens are put back, and
 ``last_hidden_state`` of all tokens is stored. Longer texts are truncated here (the pipeline windows them).
@@ -67,7 +67,7 @@ def _slug(name: str) -> str:
 
 def resolve_encoder_revision(spec: dict[str, Any]) -> str | None:
     """The revision the cache is keyed by, without loading the model (alias version / folder fingerprint)."""
-    from ..pipelines.encoders import ALIAS_PREFIX, local_fingerprint, resolve_source
+    from ..encoders import ALIAS_PREFIX, local_fingerprint, resolve_source
 
     if spec.get("revision"):
         return spec["revision"]
@@ -167,7 +167,7 @@ class FeatureStore:
     def handle(self):
         """The loaded encoder (the pipeline's loader; strict about weights and hidden size)."""
         if self._handle is None:
-            from ..pipelines.encoders import load_encoder
+            from ..encoders import load_encoder
 
             self._handle = load_encoder(self.name, self.spec, frozen=True)
         return self._handle
@@ -284,3 +284,41 @@ class FeatureStore:
             "reused": self.reused,
             "encode_seconds": round(self.encode_seconds, 1),
         }
+
+
+def build_stores(
+    cfg, model_config, texts_by_language: dict[int, list[str]], accelerator, print_fn
+) -> dict[str, FeatureStore]:
+    """Feature stores of the enabled encoders, filled with every text routed to them (main process encodes).
+
+    ``cfg`` is the :class:`~.config.TrainConfig` (its ``features`` section); ``accelerator`` None = one process.
+    """
+    from .collate import routes
+
+    stores = {}
+    routing = routes(model_config.encoders)
+    for name, spec in model_config.encoders.items():
+        if not spec["enabled"]:
+            continue
+        store = FeatureStore(
+            name,
+            spec,
+            cache_root=cfg.features.cache_dir,
+            max_length=cfg.features.max_length,
+            dtype=cfg.features.dtype,
+            batch_size=cfg.features.batch_size,
+            progress=cfg.train.progress,
+        )
+        texts = [t for lang, items in texts_by_language.items() if name in routing[lang] for t in items]
+        if accelerator is None or accelerator.is_main_process:
+            n = store.ensure(texts)
+            print_fn(
+                f"Feature cache {name}: {store.root} -- {n:,} texts encoded now, "
+                f"{store.reused:,} reused ({len(store):,} cached)"
+            )
+        if accelerator is not None:
+            accelerator.wait_for_everyone()
+            if not accelerator.is_main_process:
+                store.reload()
+        stores[name] = store
+    return stores

@@ -37,8 +37,12 @@ class LoraRedHeart(nn.Module):
         modules = {}
         for name, handle in handles.items():
             handle.model.requires_grad_(False)
-            config = LoraConfig(r=int(lora_cfg.r), lora_alpha=int(lora_cfg.alpha), lora_dropout=float(lora_cfg.dropout),
-                                target_modules=list(lora_cfg.target_modules))  # fmt: skip
+            config = LoraConfig(
+                r=int(lora_cfg.r),
+                lora_alpha=int(lora_cfg.alpha),
+                lora_dropout=float(lora_cfg.dropout),
+                target_modules=list(lora_cfg.target_modules),
+            )
             try:
                 modules[name] = get_peft_model(handle.model, config)
             except ValueError as exc:

@@ -102,8 +102,10 @@ def format_memory_report(report: dict) -> str:
         rows.append(("CUDA max_memory_allocated (peak, all)", report["cuda_max_memory_allocated_mib"]))
     if "process_peak_rss_mib" in report:
         rows.append(("process peak RSS (CPU; includes data and Python)", report["process_peak_rss_mib"]))
-    lines = [f"== Memory report ({report['device']}, {report['trainable_parameters']:,} trainable of "
-             f"{report['parameters']:,} parameters)"]  # fmt: skip
+    lines = [
+        f"== Memory report ({report['device']}, {report['trainable_parameters']:,} trainable of "
+        f"{report['parameters']:,} parameters)"
+    ]
     for name, value in rows:
         lines.append(f"  {name:<52} {'n/a' if value is None else f'{value:10.1f} MiB'}")
     for key in ("micro_batch_size", "optim", "mixed_precision", "activation_checkpointing", "mean_tokens"):

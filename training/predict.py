@@ -9,20 +9,28 @@ from typing import Any
 import numpy as np
 import torch
 
-from .collate import IGNORE, TASK_LABELS, Collator, ExampleTable
+from ..configuration_redheart.tasks import IGNORE_INDEX, MULTILABEL_TASKS, TASK_LABELS
+from .collate import Collator, ExampleTable
 from .metrics import binary_accuracy, choose_threshold, multilabel_f1, pairwise_accuracy
 
 LABEL_KEYS = frozenset(TASK_LABELS.values())
-OUTPUT_FIELDS = ("emotion_probs", "kote_probs", "sentiment", "acceptability_probs", "utility", "regret_potential",
-                 "confidence")  # fmt: skip
+OUTPUT_FIELDS = (
+    "emotion_probs",
+    "kote_probs",
+    "sentiment",
+    "acceptability_probs",
+    "utility",
+    "regret_potential",
+    "confidence",
+)
 
 
-def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     out = {}
     for key, value in batch.items():
         if isinstance(value, dict):
             out[key] = {
-                k: _to_device(v, device) if isinstance(v, dict) else v.to(device) for k, v in value.items()
+                k: to_device(v, device) if isinstance(v, dict) else v.to(device) for k, v in value.items()
             }
         elif isinstance(value, torch.Tensor):
             out[key] = value.to(device)
@@ -63,7 +71,7 @@ def predict(
         if not with_losses:
             batch = {k: v for k, v in batch.items() if k not in LABEL_KEYS}
         with autocast() if autocast is not None else nullcontext():
-            result = model(**_to_device(batch, device))
+            result = model(**to_device(batch, device))
         n = len(chunk)
         for name in OUTPUT_FIELDS:
             value = getattr(result, name)
@@ -103,7 +111,7 @@ def task_metrics(
         rows = table.labelled(task)
         if not rows.any():
             continue
-        if task in ("emotion", "kote"):
+        if task in MULTILABEL_TASKS:
             y = getattr(table, task)[rows]
             probs = pred[f"{task}_probs"][rows]
             if task not in thresholds:
@@ -124,7 +132,7 @@ def task_metrics(
         elif task == "acceptability":
             y = table.acceptability[rows]
             p = pred["acceptability_probs"][rows]
-            keep = y != IGNORE
+            keep = y != IGNORE_INDEX
             metrics["acceptability/accuracy"] = binary_accuracy(p[keep], y[keep])
             primary.append(metrics["acceptability/accuracy"])
         elif task == "utility":

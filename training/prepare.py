@@ -21,13 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from ..configuration_redheart.tasks import TASK_LABELS
 from .collate import ExampleTable
 from .config import TrainConfig
 
 logger = logging.getLogger(__name__)
-
-#: Tasks a data set's rows can supervise (the model's task names).
-MODEL_TASKS = ("emotion", "kote", "sentiment", "acceptability", "utility", "regret", "surd")
 
 
 def _unit_hash(seed: int, group: str) -> float:
@@ -50,7 +48,7 @@ def validation_split(dataset, fraction: float, max_rows: int | None, seed: int):
 
 
 def default_tasks(data_config) -> list[str]:
-    """Every model task that some selected set (with a positive weight) labels."""
+    """Every labelled task (a key of ``TASK_LABELS``) that some selected set with a positive weight supplies."""
     from .data import SET_TASKS
 
     tasks: list[str] = []
@@ -58,9 +56,9 @@ def default_tasks(data_config) -> list[str]:
         if data_config.weights.get(name, 0.0) <= 0 and data_config.sets is None:
             continue
         for task in SET_TASKS[name]:
-            if task in MODEL_TASKS and task not in tasks:
+            if task in TASK_LABELS and task not in tasks:
                 tasks.append(task)
-    return [t for t in MODEL_TASKS if t in tasks]
+    return [t for t in TASK_LABELS if t in tasks]
 
 
 @dataclass
@@ -102,7 +100,7 @@ def prepare_data(cfg: TrainConfig, *, data_dir: str | None = None, print_fn=prin
     tasks = list(cfg.train.tasks) if cfg.train.tasks is not None else default_tasks(data_config)
     if not tasks:
         raise ValueError(
-            f"{cfg.source}: no trainable task: the selected data sets label none of {list(MODEL_TASKS)}"
+            f"{cfg.source}: no trainable task: the selected data sets label none of {list(TASK_LABELS)}"
         )
     t = cfg.train
     train_sets, val_sets = {}, {}
@@ -122,8 +120,13 @@ def prepare_data(cfg: TrainConfig, *, data_dir: str | None = None, print_fn=prin
     if data_config.sets is not None:  # explicitly selected sets take part even when their default weight is 0
         weights = {k: (w if w > 0 else 1.0) for k, w in weights.items()}
     num_samples = t.samples if t.samples is not None else data_config.mixture_size
-    mixed = mix_datasets(train_sets, weights, seed=data_config.seed, stopping_strategy=data_config.stopping_strategy,
-                         num_samples=num_samples)  # fmt: skip
+    mixed = mix_datasets(
+        train_sets,
+        weights,
+        seed=data_config.seed,
+        stopping_strategy=data_config.stopping_strategy,
+        num_samples=num_samples,
+    )
     train = ExampleTable.from_dataset(mixed, tasks, what="training mixture")
     validation = {}
     for name, va in val_sets.items():
@@ -138,6 +141,12 @@ def prepare_data(cfg: TrainConfig, *, data_dir: str | None = None, print_fn=prin
             + " (TimeTravel regret is not derived from the model's own utility in this trainer)"
         )
     return PreparedData(
-        train=train, validation=validation, tasks=tasks, report_text=report_text, head_stats=head_stats,
-        splits=splits, composition=train.composition(), dropped=train.dropped,
-    )  # fmt: skip
+        train=train,
+        validation=validation,
+        tasks=tasks,
+        report_text=report_text,
+        head_stats=head_stats,
+        splits=splits,
+        composition=train.composition(),
+        dropped=train.dropped,
+    )

@@ -17,26 +17,25 @@ import json
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..configuration_redheart.config import TASK_LOSSES
+from ..configuration_redheart.tasks import TASK_LOSSES
 from .checkpoint import (
+    CheckpointError,
     check_architecture,
-    list_checkpoints,
     load_state,
     prune_checkpoints,
     save_checkpoint,
     set_rng_state,
 )
-from .collate import TASK_LABELS
 from .config import TrainConfig
 from .memory import ActivationMeter, format_memory_report, memory_report
-from .predict import predict, task_metrics
+from .predict import predict, task_metrics, to_device
 
 NO_DECAY = ("bias", "norm", "type_embeddings", "task_log_vars", "log_temperature", "queries", "query_offsets")
 
@@ -71,6 +70,8 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig):
 
 @dataclass
 class TrainResult:
+    """Where a finished run put its models, and what it did."""
+
     output_dir: Path
     best_dir: Path
     final_dir: Path
@@ -79,7 +80,19 @@ class TrainResult:
     history: list[dict[str, Any]]
     memory: dict[str, Any]
     wall_seconds: float
-    thresholds: dict[str, float]
+
+
+@dataclass
+class _Progress:
+    """What the loop carries from one optimiser step to the next (and a checkpoint saves)."""
+
+    step: int = 0
+    best: float | None = None
+    best_step: int | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    memory: dict[str, Any] = field(default_factory=dict)
+    window: dict[str, list[float]] = field(default_factory=dict)
 
 
 class Trainer:
@@ -164,19 +177,20 @@ class Trainer:
                 out.append(part.tolist())
         return out
 
-    # ------------------------------------------------------------------------------------------------ pieces
-    def _state(self, step: int, best: float | None, best_step: int | None, history, seen) -> dict[str, Any]:
+    # ------------------------------------------------------------------------------------------------ saving
+    def _state(self, run: _Progress) -> dict[str, Any]:
+        """The ``trainer_state.json`` of a checkpoint or of the finished run."""
         return {
-            "step": step,
-            "epoch": step / self.steps_per_epoch,
+            "step": run.step,
+            "epoch": run.step / self.steps_per_epoch,
             "total_steps": self.total_steps,
             "steps_per_epoch": self.steps_per_epoch,
             "global_batch": self.global_batch,
-            "best_metric": best,
-            "best_step": best_step,
+            "best_metric": run.best,
+            "best_step": run.best_step,
             "metric_for_best": self.t.metric_for_best,
-            "history": history,
-            "tasks_seen": sorted(seen),
+            "history": run.history,
+            "tasks_seen": sorted(run.seen),
             "train_examples": self.n_train,
             "config": self.cfg.to_dict(),
             **self.extra_state,
@@ -191,8 +205,12 @@ class Trainer:
         model.save_pretrained(folder)
         if self.save_hook is not None:
             self.save_hook(folder, model)
-        payload = {**info, "trained_tasks": model.config.trained_tasks, "config": self.cfg.to_dict(),
-                   **self.extra_state}  # fmt: skip
+        payload = {
+            **info,
+            "trained_tasks": model.config.trained_tasks,
+            "config": self.cfg.to_dict(),
+            **self.extra_state,
+        }
         (Path(folder) / "redheart_training.json").write_text(
             json.dumps(payload, indent=2, default=float, ensure_ascii=False) + "\n", encoding="utf-8"
         )
@@ -208,8 +226,15 @@ class Trainer:
         per_set, scores, losses = {}, [], []
         autocast = self.accelerator.autocast if self.mixed_precision != "no" else None
         for name, collator in self.val_collators.items():
-            pred = predict(model, collator, batch_size=max(self.t.micro_batch_size, 64), with_losses=True,
-                           autocast=autocast, progress=progress, desc=f"validation {name}")  # fmt: skip
+            pred = predict(
+                model,
+                collator,
+                batch_size=max(self.t.micro_batch_size, 64),
+                with_losses=True,
+                autocast=autocast,
+                progress=progress,
+                desc=f"validation {name}",
+            )
             metrics, _ = task_metrics(collator.table, pred, self.tasks)
             task_losses = {k: v for k, v in pred["losses"].items() if k in TASK_LOSSES and k != "confidence"}
             metrics["loss"] = float(np.mean(list(task_losses.values()))) if task_losses else float("nan")
@@ -226,166 +251,203 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------ loop
     def fit(self, resume_from: str | Path | None = None) -> TrainResult:
+        """Train for ``total_steps`` optimiser steps (from ``resume_from``'s step when given), evaluating and
+        saving as configured; the loop reads: start or resume, then per step train, log, evaluate, save."""
         from torch.utils.tensorboard import SummaryWriter
         from tqdm.auto import tqdm
-        from transformers import get_cosine_schedule_with_warmup
 
         acc, t = self.accelerator, self.t
         start_wall = time.perf_counter()
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        model = self.raw_model
-        if t.activation_checkpointing:
-            target = getattr(model, "redheart", model)
-            target.activation_checkpointing_enable()
-        start_step, best, best_step, history, seen = 0, None, None, [], set()
-        resume_state = None
-        if resume_from is not None:
-            resume_from = Path(resume_from)
-            check_architecture(resume_from / "model", getattr(model, "redheart", model).config)
-            resume_state = load_state(resume_from)
-            if resume_state.get("total_steps") != self.total_steps:
-                self.print(
-                    f"warning: {resume_from} was written by a run of {resume_state.get('total_steps')} steps, this "
-                    f"run has {self.total_steps}: the learning-rate schedule differs from the interrupted run's"
-                )
-            self._load_weights(model, resume_from)
-        optimizer = build_optimizer(model, self.cfg)
-        scheduler = get_cosine_schedule_with_warmup(optimizer, self.warmup_steps, self.total_steps)
-        self.model, self.optimizer = acc.prepare(model, optimizer)
-        self.scheduler = scheduler
-        if resume_state is not None:
-            self.optimizer.load_state_dict(torch.load(resume_from / "optimizer.pt", map_location="cpu"))
-            self.scheduler.load_state_dict(torch.load(resume_from / "scheduler.pt", map_location="cpu"))
-            set_rng_state(torch.load(resume_from / "rng.pt", map_location="cpu", weights_only=False))
-            start_step = int(resume_state["step"])
-            best, best_step = resume_state.get("best_metric"), resume_state.get("best_step")
-            history = list(resume_state.get("history", []))
-            seen = set(resume_state.get("tasks_seen", []))
-            self.print(f"Resumed from {resume_from} at step {start_step}/{self.total_steps}")
+        run = self._start(Path(resume_from) if resume_from is not None else None)
         writer = SummaryWriter(str(self.output_dir / "tensorboard")) if acc.is_main_process else None
-        greater = t.metric_for_best == "val_score"
-        best_dir, final_dir = self.output_dir / "best", self.output_dir / "final"
-        mem: dict[str, Any] = {}
-        window: dict[str, list[float]] = {}
-        bar = tqdm(total=self.total_steps, initial=start_step, desc="training", disable=not (t.progress and
-                   acc.is_local_main_process), dynamic_ncols=True)  # fmt: skip
-        device = acc.device
-        autocast = acc.autocast if self.mixed_precision != "no" else nullcontext
+        bar = tqdm(
+            total=self.total_steps,
+            initial=run.step,
+            desc="training",
+            disable=not (t.progress and acc.is_local_main_process),
+            dynamic_ncols=True,
+        )
         self.model.train()
-        step = start_step
-        while step < self.total_steps:
-            micro = self.micro_batches(step)
-            meter = ActivationMeter() if not mem else None
-            for j, rows in enumerate(micro):
-                batch = self._to_device(self.train_collator(rows), device)
-                sync = (
-                    acc.no_sync(self.model) if j < len(micro) - 1 and acc.num_processes > 1 else nullcontext()
-                )
-                record = meter.record() if meter is not None and j == 0 else nullcontext()
-                with sync:
-                    with record, autocast():
-                        out = self.model(**batch)
-                    loss = out.loss / len(micro)
-                    acc.backward(loss)
-                window.setdefault("loss", []).append(float(out.loss.detach()))
-                for task, value in (out.task_losses or {}).items():
-                    window.setdefault(f"task/{task}", []).append(float(value.detach()))
-                    if task in TASK_LOSSES:
-                        seen.add(task)
-            grad_norm = acc.clip_grad_norm_(self.model.parameters(), float(t.max_grad_norm))
-            self.optimizer.step()
-            self.scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            step += 1
-            window.setdefault("grad_norm", []).append(float(grad_norm))
-            if not mem:
-                tokens = batch.get("encoder_attention_mask", {})
-                mean_tokens = (
-                    float(sum(m.sum() for m in tokens.values()) / max(1, len(rows))) if tokens else None
-                )
-                mem = memory_report(
-                    acc.unwrap_model(self.model), self.optimizer, meter.bytes, device,
-                    micro_batch_size=t.micro_batch_size, optim=t.optim, mixed_precision=self.mixed_precision,
-                    activation_checkpointing=t.activation_checkpointing, mean_tokens=mean_tokens,
-                )  # fmt: skip
+        while run.step < self.total_steps:
+            self._train_step(run)
             bar.update(1)
-            if step % t.logging_steps == 0 or step == self.total_steps:
-                logs = {k: float(np.mean(v)) for k, v in window.items()}
-                logs["lr"] = self.scheduler.get_last_lr()[0]
-                bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}")
-                if writer is not None:
-                    for key, value in logs.items():
-                        writer.add_scalar(f"train/{key}", value, step)
-                history.append({"step": step, **{k: round(v, 6) for k, v in logs.items()}})
-                window.clear()
-            do_eval = (
-                bool(self.val_collators)
-                and t.eval_steps
-                and (step % t.eval_steps == 0 or step == self.total_steps)
-            )
-            if do_eval:
-                overall, per_set = self.evaluate()
-                value = overall[t.metric_for_best]
-                if writer is not None:
-                    for key, v in overall.items():
-                        writer.add_scalar(f"val/{key}", v, step)
-                    for name, metrics in per_set.items():
-                        for key, v in metrics.items():
-                            writer.add_scalar(f"val/{name}/{key}", v, step)
-                history.append({"step": step, "eval": overall, "eval_per_set": per_set})
-                bar.write(
-                    f"step {step}: val_score {overall['val_score']:.4f}, val_loss {overall['val_loss']:.4f}"
-                )
-                improved = not math.isnan(value) and (
-                    best is None or (value > best if greater else value < best)
-                )
-                if improved and acc.is_main_process:
-                    best, best_step = value, step
-                    self.save_model(
-                        best_dir, seen, {"step": step, "validation": overall, "validation_per_set": per_set}
-                    )
-            if (
-                t.save_steps
-                and (step % t.save_steps == 0)
-                and step < self.total_steps
-                and acc.is_main_process
-            ):
-                state = self._state(step, best, best_step, history, seen)
-                inner = self.model_for_saving()
-                inner.config.trained_tasks = self.trained_tasks(seen)
-                save_checkpoint(self.output_dir / f"checkpoint-{step:07d}", inner, self.optimizer, self.scheduler,
-                                state, self.lora_modules)  # fmt: skip
-                prune_checkpoints(self.output_dir, t.save_total_limit)
+            self._log(run, bar, writer)
+            self._maybe_evaluate(run, bar, writer)
+            self._maybe_save_checkpoint(run)
             acc.wait_for_everyone()
         bar.close()
         wall = time.perf_counter() - start_wall
-        thresholds: dict[str, float] = {}
         if acc.is_main_process:
-            info = {"step": step, "wall_seconds": wall, "memory": mem}
-            self.save_model(final_dir, seen, info)
-            if not (best_dir / "config.json").is_file():  # no validation: the final model is the best we know
-                self.save_model(best_dir, seen, info)
-            state = self._state(step, best, best_step, history, seen)
-            (self.output_dir / "trainer_state.json").write_text(
-                json.dumps(state, indent=2, default=float) + "\n"
-            )
-            (self.output_dir / "memory_report.json").write_text(json.dumps(mem, indent=2) + "\n")
-            self.print(format_memory_report(mem))
+            self._save_final(run, wall)
         if writer is not None:
             writer.close()
         return TrainResult(
-            output_dir=self.output_dir, best_dir=best_dir, final_dir=final_dir, steps=step,
-            trained_tasks=self.trained_tasks(seen), history=history, memory=mem, wall_seconds=wall,
-            thresholds=thresholds,
-        )  # fmt: skip
+            output_dir=self.output_dir,
+            best_dir=self.output_dir / "best",
+            final_dir=self.output_dir / "final",
+            steps=run.step,
+            trained_tasks=self.trained_tasks(run.seen),
+            history=run.history,
+            memory=run.memory,
+            wall_seconds=wall,
+        )
 
-    @staticmethod
-    def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-        from .predict import _to_device
+    def _start(self, resume_from: Path | None) -> _Progress:
+        """Optimiser and schedule for the model, prepared by Accelerate; restored from ``resume_from`` if given."""
+        from transformers import get_cosine_schedule_with_warmup
 
-        return _to_device(batch, device)
+        model = self.raw_model
+        if self.t.activation_checkpointing:
+            getattr(model, "redheart", model).activation_checkpointing_enable()
+        state = self._restore_weights(model, resume_from) if resume_from is not None else None
+        optimizer = build_optimizer(model, self.cfg)
+        scheduler = get_cosine_schedule_with_warmup(optimizer, self.warmup_steps, self.total_steps)
+        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        self.scheduler = scheduler
+        if state is None:
+            return _Progress()
+        return self._resume(resume_from, state)
+
+    def _restore_weights(self, model: torch.nn.Module, folder: Path) -> dict[str, Any]:
+        """Check the checkpoint's architecture, load its weights into ``model``; return its trainer state."""
+        check_architecture(folder / "model", getattr(model, "redheart", model).config)
+        state = load_state(folder)
+        if state.get("total_steps") != self.total_steps:
+            self.print(
+                f"warning: {folder} was written by a run of {state.get('total_steps')} steps, this "
+                f"run has {self.total_steps}: the learning-rate schedule differs from the interrupted run's"
+            )
+        self._load_weights(model, folder)
+        return state
+
+    def _resume(self, folder: Path, state: dict[str, Any]) -> _Progress:
+        """Optimiser, schedule and random states of the checkpoint, and the progress it had made."""
+        self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", map_location="cpu"))
+        self.scheduler.load_state_dict(torch.load(folder / "scheduler.pt", map_location="cpu"))
+        set_rng_state(torch.load(folder / "rng.pt", map_location="cpu", weights_only=False))
+        run = _Progress(
+            step=int(state["step"]),
+            best=state.get("best_metric"),
+            best_step=state.get("best_step"),
+            history=list(state.get("history", [])),
+            seen=set(state.get("tasks_seen", [])),
+        )
+        self.print(f"Resumed from {folder} at step {run.step}/{self.total_steps}")
+        return run
+
+    def _train_step(self, run: _Progress) -> None:
+        """One optimiser step over ``grad_accum`` micro-batches; the first step also measures memory."""
+        acc, t = self.accelerator, self.t
+        autocast = acc.autocast if self.mixed_precision != "no" else nullcontext
+        micro = self.micro_batches(run.step)
+        meter = ActivationMeter() if not run.memory else None
+        for j, rows in enumerate(micro):
+            batch = to_device(self.train_collator(rows), acc.device)
+            last = j == len(micro) - 1
+            sync = acc.no_sync(self.model) if not last and acc.num_processes > 1 else nullcontext()
+            record = meter.record() if meter is not None and j == 0 else nullcontext()
+            with sync:
+                with record, autocast():
+                    out = self.model(**batch)
+                acc.backward(out.loss / len(micro))
+            run.window.setdefault("loss", []).append(float(out.loss.detach()))
+            for task, value in (out.task_losses or {}).items():
+                run.window.setdefault(f"task/{task}", []).append(float(value.detach()))
+                if task in TASK_LOSSES:
+                    run.seen.add(task)
+        grad_norm = acc.clip_grad_norm_(self.model.parameters(), float(t.max_grad_norm))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        run.step += 1
+        run.window.setdefault("grad_norm", []).append(float(grad_norm))
+        if not run.memory:
+            tokens = batch.get("encoder_attention_mask", {})
+            mean_tokens = float(sum(m.sum() for m in tokens.values()) / max(1, len(rows))) if tokens else None
+            run.memory = memory_report(
+                acc.unwrap_model(self.model),
+                self.optimizer,
+                meter.bytes,
+                acc.device,
+                micro_batch_size=t.micro_batch_size,
+                optim=t.optim,
+                mixed_precision=self.mixed_precision,
+                activation_checkpointing=t.activation_checkpointing,
+                mean_tokens=mean_tokens,
+            )
+
+    def _log(self, run: _Progress, bar, writer) -> None:
+        """Every ``logging_steps`` (and at the end): the window's mean losses, lr and gradient norm."""
+        if run.step % self.t.logging_steps != 0 and run.step != self.total_steps:
+            return
+        logs = {k: float(np.mean(v)) for k, v in run.window.items()}
+        logs["lr"] = self.scheduler.get_last_lr()[0]
+        bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}")
+        if writer is not None:
+            for key, value in logs.items():
+                writer.add_scalar(f"train/{key}", value, run.step)
+        run.history.append({"step": run.step, **{k: round(v, 6) for k, v in logs.items()}})
+        run.window.clear()
+
+    def _maybe_evaluate(self, run: _Progress, bar, writer) -> None:
+        """Every ``eval_steps`` (and at the end): validation metrics; an improvement is saved as ``best``."""
+        t = self.t
+        if not (
+            self.val_collators
+            and t.eval_steps
+            and (run.step % t.eval_steps == 0 or run.step == self.total_steps)
+        ):
+            return
+        overall, per_set = self.evaluate()
+        value = overall[t.metric_for_best]
+        if writer is not None:
+            for key, v in overall.items():
+                writer.add_scalar(f"val/{key}", v, run.step)
+            for name, metrics in per_set.items():
+                for key, v in metrics.items():
+                    writer.add_scalar(f"val/{name}/{key}", v, run.step)
+        run.history.append({"step": run.step, "eval": overall, "eval_per_set": per_set})
+        bar.write(
+            f"step {run.step}: val_score {overall['val_score']:.4f}, val_loss {overall['val_loss']:.4f}"
+        )
+        greater = t.metric_for_best == "val_score"
+        improved = not math.isnan(value) and (
+            run.best is None or (value > run.best if greater else value < run.best)
+        )
+        if improved and self.accelerator.is_main_process:
+            run.best, run.best_step = value, run.step
+            info = {"step": run.step, "validation": overall, "validation_per_set": per_set}
+            self.save_model(self.output_dir / "best", run.seen, info)
+
+    def _maybe_save_checkpoint(self, run: _Progress) -> None:
+        """Every ``save_steps`` before the end (main process): a resumable checkpoint; old ones are pruned."""
+        t = self.t
+        if not (t.save_steps and run.step % t.save_steps == 0 and run.step < self.total_steps):
+            return
+        if not self.accelerator.is_main_process:
+            return
+        inner = self.model_for_saving()
+        inner.config.trained_tasks = self.trained_tasks(run.seen)
+        folder = self.output_dir / f"checkpoint-{run.step:07d}"
+        save_checkpoint(folder, inner, self.optimizer, self.scheduler, self._state(run), self.lora_modules)
+        prune_checkpoints(self.output_dir, t.save_total_limit)
+
+    def _save_final(self, run: _Progress, wall: float) -> None:
+        """The ``final`` model (also ``best`` when nothing was validated), trainer state and memory report."""
+        info = {"step": run.step, "wall_seconds": wall, "memory": run.memory}
+        self.save_model(self.output_dir / "final", run.seen, info)
+        if not (
+            self.output_dir / "best" / "config.json"
+        ).is_file():  # no validation: final is the best we know
+            self.save_model(self.output_dir / "best", run.seen, info)
+        state = self._state(run)
+        (self.output_dir / "trainer_state.json").write_text(json.dumps(state, indent=2, default=float) + "\n")
+        (self.output_dir / "memory_report.json").write_text(json.dumps(run.memory, indent=2) + "\n")
+        self.print(format_memory_report(run.memory))
 
     def _load_weights(self, model: torch.nn.Module, folder: Path) -> None:
+        """The checkpoint's Red Heart weights (and LoRA adapters) into ``model``."""
         from safetensors.torch import load_file
 
         inner = getattr(model, "redheart", model)
@@ -396,27 +458,14 @@ class Trainer:
         missing, unexpected = inner.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.endswith("signs")]
         if missing or unexpected:
-            from .checkpoint import CheckpointError
-
             raise CheckpointError(
                 f"{weights}: weights do not fit this model (missing {missing[:5]}, unexpected {unexpected[:5]})"
             )
         for name, module in self.lora_modules.items():
             adapter = Path(folder) / "lora" / name
             if not adapter.is_dir():
-                from .checkpoint import CheckpointError
-
                 raise CheckpointError(f"{folder}: no LoRA adapter for encoder {name!r} (expected {adapter})")
             from peft import set_peft_model_state_dict
             from peft.utils import load_peft_weights
 
             set_peft_model_state_dict(module, load_peft_weights(str(adapter)))
-
-
-def latest_checkpoint(output_dir: Path) -> Path | None:
-    found = list_checkpoints(output_dir)
-    return found[-1] if found else None
-
-
-def label_keys() -> set[str]:
-    return set(TASK_LABELS.values())

@@ -41,16 +41,21 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="training/validate.py", description=__doc__.split("\n")[0])
     p.add_argument("--load-checkpoint", required=True, metavar="DIR")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--max-per-set", type=int, default=None,
-                   help="seeded sample of N rows per evaluation set (0 = all; default: the run's eval section)")  # fmt: skip
+    p.add_argument(
+        "--max-per-set",
+        type=int,
+        default=None,
+        help="seeded sample of N rows per evaluation set (0 = all; default: the run's eval section)",
+    )
     p.add_argument("--out", default=None, help="write the results JSON here")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     try:
         folder = model_folder(args.load_checkpoint)
         cap = "config" if args.max_per_set is None else args.max_per_set
-        results = evaluate_model(folder, data_dir=args.data_dir, max_per_set=cap,
-                                 progress=not args.no_progress)  # fmt: skip
+        results = evaluate_model(
+            folder, data_dir=args.data_dir, max_per_set=cap, progress=not args.no_progress
+        )
     except (EvaluationError, FileNotFoundError, ValueError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

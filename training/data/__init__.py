@@ -1,10 +1,14 @@
 """Data layer: loaders for every data set onto one unified example schema, named splits, mixtures,
-target checks and the data report.
+target checks and the data report (``python -m redheart.training.data``).
+
+One module per data set (``goemotions``, ``kote``, ``ethics``, ``kosbi_square``, ``nsmc``, ``timetravel``)
+gives its source spec and reader; ``loader`` turns a reader into a Dataset; ``catalog`` is the set table
+that builds the named train/eval splits; ``mixture`` interleaves them; ``report`` checks and reports them.
 
 Importing this package is cheap: the names below are loaded on first use (``schema`` never imports
-``datasets``), so the model and pipeline can ``from ..training.data.schema import GOEMOTIONS_LABELS``.
+``datasets``).
 
-Typical use (training/train.py)::
+Typical use (as in training/prepare.py)::
 
     from .data import DataConfig, build_splits, check_heads, format_report
 
@@ -36,7 +40,10 @@ _EXPORTS = {
     "MalformedDataError": "common",
     "IssueLog": "common",
     "resolve_source": "common",
-    # loaders
+    # loaders: one generic load(reader, split, options) and one load_* per set
+    "LoadOptions": "loader",
+    "SetReader": "loader",
+    "load": "loader",
     "load_goemotions": "goemotions",
     "load_kote": "kote",
     "load_ethics": "ethics",
@@ -46,14 +53,16 @@ _EXPORTS = {
     "load_nsmc": "nsmc",
     "load_nsmc_splits": "nsmc",
     "load_timetravel": "timetravel",
-    # registry / mixture / report
-    "DataConfig": "registry",
-    "DataSplits": "registry",
-    "SETS": "registry",
-    "SET_TASKS": "registry",
-    "DEFAULT_WEIGHTS": "registry",
-    "build_splits": "registry",
-    "build_set": "registry",
+    # catalog (the set table) / mixture / report
+    "CATALOG": "catalog",
+    "DataConfig": "catalog",
+    "DataSplits": "catalog",
+    "SETS": "catalog",
+    "SET_TASKS": "catalog",
+    "SET_LANGUAGES": "catalog",
+    "DEFAULT_WEIGHTS": "catalog",
+    "build_splits": "catalog",
+    "build_set": "catalog",
     "mix_datasets": "mixture",
     "composition": "mixture",
     "TargetVarianceError": "report",
@@ -63,6 +72,9 @@ _EXPORTS = {
     "target_stats": "report",
     "data_report": "report",
     "format_report": "report",
+    # targets of the neural SURD head (exact clause-subset shares)
+    "surd_labels": "surd_targets",
+    "surd_shares": "surd_targets",
 }
 
 __all__ = sorted(_EXPORTS)

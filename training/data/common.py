@@ -17,7 +17,7 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -390,6 +390,22 @@ def clean_text(s: Any) -> str:
     return s.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
+def text_and_label_ids(
+    fi: FileIssues, line: int, text: Any, raw_labels: str, width: int
+) -> tuple[str, list[int]] | None:
+    """The cleaned text and label ids of a multi-label row, or None when the text is empty or an id is
+    invalid (then the row is counted as malformed in ``fi``)."""
+    text = clean_text(text)
+    if not text:
+        fi.bad(line, "empty text")
+        return None
+    try:
+        return text, parse_label_ids(raw_labels, width)
+    except ValueError as e:
+        fi.bad(line, str(e))
+        return None
+
+
 # --------------------------------------------------------------------------------------------- splits
 
 
@@ -512,25 +528,6 @@ def finish_rows(rows: Rows, *, split_label: str, max_samples: int | None, seed: 
     rows = rows.select(sample_indices(len(rows), max_samples, seed))
     rows.cols["split"] = [split_label] * len(rows)
     return rows.to_dataset(what)
-
-
-def load_unified(
-    spec: SourceSpec,
-    read: Callable[[ResolvedSource, IssueLog], Rows],
-    *,
-    split: str,
-    data_dir: str | os.PathLike | None,
-    source: str | os.PathLike | None,
-    issues: IssueLog | None,
-    max_samples: int | None,
-    seed: int,
-    split_label: str | None,
-    what: str,
-):
-    """The body every ``load_*`` shares: resolve the source, read and check its rows, label and sample them."""
-    res = resolve_source(spec, data_dir=data_dir, source=source)
-    rows = read(res, issues if issues is not None else IssueLog())
-    return finish_rows(rows, split_label=split_label or split, max_samples=max_samples, seed=seed, what=what)
 
 
 def split_rows(rows: Rows, eval_fraction: float, seed: int) -> tuple[Rows, Rows]:

@@ -29,7 +29,8 @@ Untested offline; column names are checked.
 
 from __future__ import annotations
 
-import os
+from functools import partial
+from typing import Any
 
 from .common import (
     IssueLog,
@@ -39,60 +40,54 @@ from .common import (
     clean_text,
     iter_csv,
     load_hub_split,
-    load_unified,
     parse_binary,
     require_columns,
 )
+from .loader import LoadOptions, SetReader, load
 from .schema import FRAMEWORKS, acceptable_from_ethics, pair_regret
 
 HUB_ID = "hendrycks/ethics"
 _HUB_SPLITS = {"test": "validation"}
 
+
+def _ethics_spec(framework: str, name: str, expected: str, files: dict[str, str] | None = None) -> SourceSpec:
+    """ETHICS ``framework``'s folder and Hub config; ``files`` default to ``<framework>_{train,test}.csv``."""
+    return SourceSpec(
+        name=name,
+        folder=f"ethics/{framework}",
+        files=files or {split: f"{framework}_{split}.csv" for split in ("train", "test")},
+        expected=expected,
+        hub_id=HUB_ID,
+        hub_config=framework,
+        hub_splits=_HUB_SPLITS,
+    )
+
+
 SPECS: dict[str, SourceSpec] = {
-    "commonsense": SourceSpec(
-        name="ethics_commonsense",
-        folder="ethics/commonsense",
+    "commonsense": _ethics_spec(
+        "commonsense",
+        "ethics_commonsense",
+        "ETHICS commonsense: cm_test.csv (CSV header label,input,is_short,edited; label 1 = wrong)",
         files={"test": "cm_test.csv"},
-        expected="ETHICS commonsense: cm_test.csv (CSV header label,input,is_short,edited; label 1 = wrong)",
-        hub_id=HUB_ID,
-        hub_config="commonsense",
-        hub_splits=_HUB_SPLITS,
     ),
-    "justice": SourceSpec(
-        name="ethics_justice",
-        folder="ethics/justice",
-        files={"train": "justice_train.csv", "test": "justice_test.csv"},
-        expected="ETHICS justice: justice_{train,test}.csv (CSV header label,scenario)",
-        hub_id=HUB_ID,
-        hub_config="justice",
-        hub_splits=_HUB_SPLITS,
+    "justice": _ethics_spec(
+        "justice", "ethics_justice", "ETHICS justice: justice_{train,test}.csv (CSV header label,scenario)"
     ),
-    "deontology": SourceSpec(
-        name="ethics_deontology",
-        folder="ethics/deontology",
-        files={"train": "deontology_train.csv", "test": "deontology_test.csv"},
-        expected="ETHICS deontology: deontology_{train,test}.csv (CSV header label,scenario,excuse)",
-        hub_id=HUB_ID,
-        hub_config="deontology",
-        hub_splits=_HUB_SPLITS,
+    "deontology": _ethics_spec(
+        "deontology",
+        "ethics_deontology",
+        "ETHICS deontology: deontology_{train,test}.csv (CSV header label,scenario,excuse)",
     ),
-    "virtue": SourceSpec(
-        name="ethics_virtue",
-        folder="ethics/virtue",
-        files={"train": "virtue_train.csv", "test": "virtue_test.csv"},
-        expected="ETHICS virtue: virtue_{train,test}.csv (CSV header label,scenario; scenario = 'text [SEP] trait')",
-        hub_id=HUB_ID,
-        hub_config="virtue",
-        hub_splits=_HUB_SPLITS,
+    "virtue": _ethics_spec(
+        "virtue",
+        "ethics_virtue",
+        "ETHICS virtue: virtue_{train,test}.csv (CSV header label,scenario; scenario = 'text [SEP] trait')",
     ),
-    "utilitarianism": SourceSpec(
-        name="ethics_util",
-        folder="ethics/utilitarianism",
+    "utilitarianism": _ethics_spec(
+        "utilitarianism",
+        "ethics_util",
+        "ETHICS utilitarianism: util_{train,test}.csv (CSV, no header: more pleasant, less pleasant)",
         files={"train": "util_train.csv", "test": "util_test.csv"},
-        expected="ETHICS utilitarianism: util_{train,test}.csv (CSV, no header: more pleasant, less pleasant)",
-        hub_id=HUB_ID,
-        hub_config="utilitarianism",
-        hub_splits=_HUB_SPLITS,
     ),
 }
 
@@ -183,25 +178,21 @@ def read_ethics(framework: str, split: str, res: ResolvedSource, issues: IssueLo
     return rows
 
 
-def load_ethics(
-    framework: str,
-    split: str = "train",
-    *,
-    data_dir: str | os.PathLike | None = None,
-    source: str | os.PathLike | None = None,
-    issues: IssueLog | None = None,
-    max_samples: int | None = None,
-    seed: int = 0,
-    split_label: str | None = None,
-):
-    """ETHICS ``framework`` (commonsense/justice/deontology/virtue), original ``split`` (train/test)."""
-    if framework not in FRAMEWORKS:
+#: One reader per acceptability framework.
+READERS: dict[str, SetReader] = {
+    framework: SetReader(SPECS[framework].name, SPECS[framework], partial(read_ethics, framework))
+    for framework in FRAMEWORKS
+}
+
+
+def load_ethics(framework: str, split: str = "train", **options: Any):
+    """ETHICS ``framework`` (commonsense/justice/deontology/virtue), original ``split`` (train/test).
+
+    ``options``: the fields of :class:`~.loader.LoadOptions` (``data_dir``, ``max_samples``, ...).
+    """
+    if framework not in READERS:
         raise ValueError(f"framework must be one of {FRAMEWORKS}, got {framework!r}")
-    return load_unified(
-        SPECS[framework], lambda res, log: read_ethics(framework, split, res, log),
-        split=split, data_dir=data_dir, source=source, issues=issues, max_samples=max_samples, seed=seed,
-        split_label=split_label, what=f"{SPECS[framework].name}/{split}",
-    )  # fmt: skip
+    return load(READERS[framework], split, LoadOptions(**options))
 
 
 # --------------------------------------------------------------------------------------------- utilitarianism
@@ -274,22 +265,23 @@ def util_regret_rows(pairs: list[tuple[int, str, str]], split: str) -> Rows:
     return rows
 
 
-def load_ethics_util(
-    split: str = "train",
-    *,
-    data_dir: str | os.PathLike | None = None,
-    source: str | os.PathLike | None = None,
-    issues: IssueLog | None = None,
-    max_samples: int | None = None,
-    seed: int = 0,
-    split_label: str | None = None,
-    as_regret: bool = False,
-):
-    """ETHICS utilitarianism pairs (``as_regret=False``) or their two regret rows per pair (``True``)."""
-    to_rows = util_regret_rows if as_regret else util_rows
-    name = "ethics_util_regret" if as_regret else "ethics_util"
-    return load_unified(
-        SPECS["utilitarianism"], lambda res, log: to_rows(read_util_pairs(split, res, log), split),
-        split=split, data_dir=data_dir, source=source, issues=issues, max_samples=max_samples, seed=seed,
-        split_label=split_label, what=f"{name}/{split}",
-    )  # fmt: skip
+def read_util(split: str, res: ResolvedSource, issues: IssueLog) -> Rows:
+    """Pairwise utility rows of one original split (see :func:`util_rows`)."""
+    return util_rows(read_util_pairs(split, res, issues), split)
+
+
+def read_util_regret(split: str, res: ResolvedSource, issues: IssueLog) -> Rows:
+    """Regret rows of one original split (see :func:`util_regret_rows`)."""
+    return util_regret_rows(read_util_pairs(split, res, issues), split)
+
+
+UTIL_READER = SetReader("ethics_util", SPECS["utilitarianism"], read_util)
+UTIL_REGRET_READER = SetReader("ethics_util_regret", SPECS["utilitarianism"], read_util_regret)
+
+
+def load_ethics_util(split: str = "train", *, as_regret: bool = False, **options: Any):
+    """ETHICS utilitarianism pairs (``as_regret=False``) or their two regret rows per pair (``True``).
+
+    ``options``: the fields of :class:`~.loader.LoadOptions` (``data_dir``, ``max_samples``, ...).
+    """
+    return load(UTIL_REGRET_READER if as_regret else UTIL_READER, split, LoadOptions(**options))

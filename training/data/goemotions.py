@@ -15,7 +15,8 @@ Hub route (online): ``google-research-datasets/go_emotions`` config ``simplified
 
 from __future__ import annotations
 
-import os
+from functools import partial
+from typing import Any
 
 from .common import (
     FileIssues,
@@ -23,15 +24,14 @@ from .common import (
     ResolvedSource,
     Rows,
     SourceSpec,
-    clean_text,
     iter_tsv,
     load_hub_split,
-    load_unified,
-    parse_label_ids,
     read_text,
     require_columns,
     require_file,
+    text_and_label_ids,
 )
+from .loader import LoadOptions, SetReader, load
 from .schema import GOEMOTIONS_LABELS, NUM_EMOTIONS, goemotions_sentiment, multi_hot
 
 SPECS = {
@@ -104,15 +104,10 @@ def _add(
     split: str,
     position: int,
 ) -> None:
-    text = clean_text(text)
-    if not text:
-        fi.bad(line, "empty text")
+    parsed = text_and_label_ids(fi, line, text, raw_labels, NUM_EMOTIONS)
+    if parsed is None:
         return
-    try:
-        ids = parse_label_ids(raw_labels, NUM_EMOTIONS)
-    except ValueError as e:
-        fi.bad(line, str(e))
-        return
+    text, ids = parsed
     # The row position (0-based among the file's data lines) aligns EN and KO; it is the pair's group.
     rows.add(
         id=str(row_id) if row_id else f"{split}:{line}",
@@ -127,22 +122,18 @@ def _add(
     fi.kept += 1
 
 
-def load_goemotions(
-    language: str = "en",
-    split: str = "train",
-    *,
-    data_dir: str | os.PathLike | None = None,
-    source: str | os.PathLike | None = None,
-    issues: IssueLog | None = None,
-    max_samples: int | None = None,
-    seed: int = 0,
-    split_label: str | None = None,
-):
-    """GoEmotions ``language`` ("en"/"ko"), original ``split`` ("train"/"dev") as a unified-schema Dataset."""
-    if language not in SPECS:
+#: One reader per language; the row group (``goemotions:<split>:<row>``) aligns EN and KO.
+READERS: dict[str, SetReader] = {
+    language: SetReader(spec.name, spec, partial(read_goemotions, language))
+    for language, spec in SPECS.items()
+}
+
+
+def load_goemotions(language: str = "en", split: str = "train", **options: Any):
+    """GoEmotions ``language`` ("en"/"ko"), original ``split`` ("train"/"dev") as a unified-schema Dataset.
+
+    ``options``: the fields of :class:`~.loader.LoadOptions` (``data_dir``, ``max_samples``, ...).
+    """
+    if language not in READERS:
         raise ValueError(f"language must be 'en' or 'ko', got {language!r}")
-    return load_unified(
-        SPECS[language], lambda res, log: read_goemotions(language, split, res, log),
-        split=split, data_dir=data_dir, source=source, issues=issues, max_samples=max_samples, seed=seed,
-        split_label=split_label, what=f"{SPECS[language].name}/{split}",
-    )  # fmt: skip
+    return load(READERS[language], split, LoadOptions(**options))

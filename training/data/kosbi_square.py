@@ -1,7 +1,7 @@
 """KoSBi (Korean social bias) and SQuARe (sensitive questions), naver-ai/korean-safety-benchmarks.
 
 Local layout (``$RH_DATA_DIR/kosbi_square``): ``kosbi_valid.json`` and ``question_valid.json`` (JSON lists;
-only the ``valid`` parts are here, so the registry splits them seeded into train/eval).
+only the ``valid`` parts are here, so the catalog splits them seeded into train/eval).
 
 KoSBi -> commonsense acceptability (Korean). Each item is a ``context`` and a next ``sentence`` about a
 demographic group, labelled ``safe``/``unsafe`` (unsafe = stereotype, prejudice or discrimination):
@@ -19,7 +19,7 @@ SQuARe is NOT mapped onto acceptability: ``sensitive?`` = 1 marks a question who
 harm (contentious, ethical, predictive topics), e.g. "Should we hold a memorial service with gratitude to our
 ancestors?". Asking it is not a morally unacceptable act, and its 0 class is not "acceptable" either, so
 ``acceptable`` stays None. Its label goes to the separate field ``sensitive_question`` (1.0/0.0); no
-DESIGN.md output consumes it yet, so the default mixture gives SQuARe weight 0 (it is very imbalanced:
+docs/DESIGN.md output consumes it yet, so the default mixture gives SQuARe weight 0 (it is very imbalanced:
 6,636 sensitive / 246 not).
 
 Hub route: no default Hub ids; ``source=<Hub id>`` must have the same columns as the JSON files.
@@ -28,21 +28,23 @@ Hub route: no default Hub ids; ``source=<Hub id>`` must have the same columns as
 from __future__ import annotations
 
 import json
-import os
 import re
+from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 from .common import (
+    FileIssues,
     IssueLog,
     ResolvedSource,
     Rows,
     SourceSpec,
     clean_text,
     load_hub_split,
-    load_unified,
     parse_binary,
     read_text,
 )
+from .loader import LoadOptions, SetReader, load
 
 KOSBI_SPEC = SourceSpec(
     name="kosbi",
@@ -77,6 +79,16 @@ def _items(spec: SourceSpec, split: str, res: ResolvedSource, issues: IssueLog):
     return fi, data
 
 
+def _objects(items: list[Any], fi: FileIssues) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(item number, item)`` of every JSON object in ``items``; other items are counted as malformed."""
+    for n, item in enumerate(items, start=1):
+        fi.rows += 1
+        if not isinstance(item, dict):
+            fi.bad(n, "item is not a JSON object")
+            continue
+        yield n, item
+
+
 def _clean_context(s: Any) -> str:
     return _LEADING_HASH.sub("", clean_text(s))
 
@@ -91,11 +103,7 @@ def read_kosbi(
     fi, items = _items(KOSBI_SPEC, split, res, issues)
     rows = Rows()
     seen_contexts: set[str] = set()
-    for n, item in enumerate(items, start=1):
-        fi.rows += 1
-        if not isinstance(item, dict):
-            fi.bad(n, "item is not a JSON object")
-            continue
+    for n, item in _objects(items, fi):
         ctx_key = _clean_context(item.get("context"))
         context = _clean_context(item.get("context" + suffix))
         sentence = clean_text(item.get("sentence" + suffix))
@@ -144,11 +152,7 @@ def read_square(split: str, res: ResolvedSource, issues: IssueLog, *, language: 
     source = "square" if language == "ko" else "square_en"
     fi, items = _items(SQUARE_SPEC, split, res, issues)
     rows = Rows()
-    for n, item in enumerate(items, start=1):
-        fi.rows += 1
-        if not isinstance(item, dict):
-            fi.bad(n, "item is not a JSON object")
-            continue
+    for n, item in _objects(items, fi):
         key = clean_text(item.get("question"))
         text = clean_text(item.get("question" if language == "ko" else "question_en"))
         if not key or not text:
@@ -173,41 +177,29 @@ def read_square(split: str, res: ResolvedSource, issues: IssueLog, *, language: 
     return rows
 
 
-def load_kosbi(
-    split: str = "valid",
-    *,
-    language: str = "ko",
-    include_context: bool = True,
-    data_dir: str | os.PathLike | None = None,
-    source: str | os.PathLike | None = None,
-    issues: IssueLog | None = None,
-    max_samples: int | None = None,
-    seed: int = 0,
-    split_label: str | None = None,
-):
-    """KoSBi original ``split`` (locally only "valid") as commonsense-acceptability rows."""
-    return load_unified(
-        KOSBI_SPEC,
-        lambda res, log: read_kosbi(split, res, log, language=language, include_context=include_context),
-        split=split, data_dir=data_dir, source=source, issues=issues, max_samples=max_samples, seed=seed,
-        split_label=split_label, what=f"kosbi/{split}",
-    )  # fmt: skip
+def kosbi_reader(language: str = "ko", include_context: bool = True) -> SetReader:
+    """KoSBi in ``language`` ("ko", or the English translation "en"), with or without its context rows."""
+    return SetReader(
+        "kosbi", KOSBI_SPEC, partial(read_kosbi, language=language, include_context=include_context)
+    )
 
 
-def load_square(
-    split: str = "valid",
-    *,
-    language: str = "ko",
-    data_dir: str | os.PathLike | None = None,
-    source: str | os.PathLike | None = None,
-    issues: IssueLog | None = None,
-    max_samples: int | None = None,
-    seed: int = 0,
-    split_label: str | None = None,
-):
-    """SQuARe original ``split`` (locally only "valid"): ``sensitive_question`` rows (no acceptability)."""
-    return load_unified(
-        SQUARE_SPEC, lambda res, log: read_square(split, res, log, language=language),
-        split=split, data_dir=data_dir, source=source, issues=issues, max_samples=max_samples, seed=seed,
-        split_label=split_label, what=f"square/{split}",
-    )  # fmt: skip
+def square_reader(language: str = "ko") -> SetReader:
+    """SQuARe in ``language`` ("ko", or the English translation "en")."""
+    return SetReader("square", SQUARE_SPEC, partial(read_square, language=language))
+
+
+def load_kosbi(split: str = "valid", *, language: str = "ko", include_context: bool = True, **options: Any):
+    """KoSBi original ``split`` (locally only "valid") as commonsense-acceptability rows.
+
+    ``options``: the fields of :class:`~.loader.LoadOptions` (``data_dir``, ``max_samples``, ...).
+    """
+    return load(kosbi_reader(language, include_context), split, LoadOptions(**options))
+
+
+def load_square(split: str = "valid", *, language: str = "ko", **options: Any):
+    """SQuARe original ``split`` (locally only "valid"): ``sensitive_question`` rows (no acceptability).
+
+    ``options``: the fields of :class:`~.loader.LoadOptions` (``data_dir``, ``max_samples``, ...).
+    """
+    return load(square_reader(language), split, LoadOptions(**options))

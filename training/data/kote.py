@@ -1,7 +1,7 @@
 """KOTE (Jeon et al. 2022): native Korean online comments, 44 emotions, multi-label.
 
 Local layout (``$RH_DATA_DIR/kote``): ``val.tsv`` only (5,000 rows), no header, columns ``id``, ``text``,
-comma-separated label ids in :data:`~.schema.KOTE_LABELS` order. The registry splits it seeded into
+comma-separated label ids in :data:`~.schema.KOTE_LABELS` order. The catalog splits it seeded into
 train/eval (one row = one group). Target: ``kote`` = 44-wide multi-hot.
 
 Hub route (online): ``searle-j/kote`` (columns ``ID``, ``text``, ``labels``; our ``val`` = its
@@ -10,7 +10,7 @@ Hub route (online): ``searle-j/kote`` (columns ``ID``, ``text``, ``labels``; our
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 from .common import (
     FileIssues,
@@ -18,13 +18,12 @@ from .common import (
     ResolvedSource,
     Rows,
     SourceSpec,
-    clean_text,
     iter_tsv,
     load_hub_split,
-    load_unified,
-    parse_label_ids,
     require_columns,
+    text_and_label_ids,
 )
+from .loader import LoadOptions, SetReader, load
 from .schema import NUM_KOTE, multi_hot
 
 SPEC = SourceSpec(
@@ -60,15 +59,10 @@ def read_kote(split: str, res: ResolvedSource, issues: IssueLog) -> Rows:
 
 
 def _add(rows: Rows, fi: FileIssues, line: int, row_id: str, text: str, raw: str, split: str) -> None:
-    text = clean_text(text)
-    if not text:
-        fi.bad(line, "empty text")
+    parsed = text_and_label_ids(fi, line, text, raw, NUM_KOTE)
+    if parsed is None:
         return
-    try:
-        ids = parse_label_ids(raw, NUM_KOTE)
-    except ValueError as e:
-        fi.bad(line, str(e))
-        return
+    text, ids = parsed
     rows.add(
         id=row_id,
         group=f"kote:{row_id}",
@@ -81,19 +75,12 @@ def _add(rows: Rows, fi: FileIssues, line: int, row_id: str, text: str, raw: str
     fi.kept += 1
 
 
-def load_kote(
-    split: str = "val",
-    *,
-    data_dir: str | os.PathLike | None = None,
-    source: str | os.PathLike | None = None,
-    issues: IssueLog | None = None,
-    max_samples: int | None = None,
-    seed: int = 0,
-    split_label: str | None = None,
-):
-    """KOTE original ``split`` (locally only "val") as a unified-schema Dataset."""
-    return load_unified(
-        SPEC, lambda res, log: read_kote(split, res, log),
-        split=split, data_dir=data_dir, source=source, issues=issues, max_samples=max_samples, seed=seed,
-        split_label=split_label, what=f"kote/{split}",
-    )  # fmt: skip
+READER = SetReader("kote", SPEC, read_kote)
+
+
+def load_kote(split: str = "val", **options: Any):
+    """KOTE original ``split`` (locally only "val") as a unified-schema Dataset.
+
+    ``options``: the fields of :class:`~.loader.LoadOptions` (``data_dir``, ``max_samples``, ...).
+    """
+    return load(READER, split, LoadOptions(**options))

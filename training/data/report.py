@@ -2,7 +2,7 @@
 
 * :func:`check_target_variance` refuses (raises :class:`TargetVarianceError`) a field whose labelled targets
   in a data set do not vary; :func:`check_heads` does it per training head over all sets that supply it
-  (acceptability per framework). training/train.py calls it before building the heads.
+  (acceptability per framework). training (``prepare.py``) calls it before building the heads.
 * :func:`data_report` gives counts and label balance per split, set and task, plus the malformed/skipped
   rows per file; :func:`format_report` prints it as tables.
 """
@@ -12,18 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ...configuration_redheart.tasks import MULTILABEL_TASKS, TASK_LABELS
 from .schema import FRAMEWORKS, GOEMOTIONS_LABELS, KOTE_LABELS, TASK_FIELDS
 
-#: Heads that train.py may build, and the schema field holding their targets.
-HEAD_FIELDS: dict[str, str] = {
-    "emotion": "emotion",
-    "kote": "kote",
-    "sentiment": "sentiment",
-    "acceptability": "acceptable",
-    "utility": "utility_worse",
-    "regret": "regret",
-    "surd": "surd",
-}
+#: Heads that training may build (the labelled tasks of the model), and the schema field holding their targets.
+HEAD_FIELDS: dict[str, str] = {task: TASK_FIELDS[task] for task in TASK_LABELS}
 _MULTI_HOT = {"emotion": GOEMOTIONS_LABELS, "kote": KOTE_LABELS}
 _BINARY = {"acceptable", "sensitive_question"}
 
@@ -204,7 +197,7 @@ def check_heads(datasets: Mapping[str, Any], heads: Iterable[str] | None = None)
 def data_report(splits, issues=None) -> dict[str, Any]:
     """Counts and label balance per split, set and task, plus malformed/skipped rows per file.
 
-    ``splits``: a :class:`~.registry.DataSplits` or ``{"train": {set: Dataset}, "eval": {...}}``.
+    ``splits``: a :class:`~.catalog.DataSplits` or ``{"train": {set: Dataset}, "eval": {...}}``.
     """
     if hasattr(splits, "train"):
         sides = {"train": splits.train, "eval": splits.eval}
@@ -239,7 +232,7 @@ def data_report(splits, issues=None) -> dict[str, Any]:
 
 
 def _balance(task: str, st: Mapping[str, Any]) -> str:
-    if task in ("emotion", "kote"):
+    if task in MULTILABEL_TASKS:
         rare = ", ".join(f"{n} {c}" for n, c in st.get("rarest", []))
         common = ", ".join(f"{n} {c}" for n, c in st.get("most_common", []))
         never = st.get("never_positive") or []
@@ -301,32 +294,3 @@ def format_report(report: Mapping[str, Any]) -> str:
         lines.append("")
         lines.append("== load time (s): " + ", ".join(f"{k} {v:.2f}" for k, v in report["timings_s"].items()))
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m redheart.training.data.report [--data-dir DIR] [--json FILE] [--seed N]``: build the
-    default splits and print the report (``--json`` also writes the dict)."""
-    import argparse
-    import json
-
-    from .registry import DataConfig, build_splits
-
-    p = argparse.ArgumentParser(description="Red Heart data report (default DataConfig)")
-    p.add_argument("--data-dir", default=None, help="data folder (default: $RH_DATA_DIR)")
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--json", default=None, help="also write the report dict to this JSON file")
-    args = p.parse_args(argv)
-    d: dict[str, Any] = {"data_dir": args.data_dir}
-    if args.seed is not None:
-        d["seed"] = args.seed
-    splits = build_splits(DataConfig.from_dict(d))
-    rep = data_report(splits)
-    print(format_report(rep))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(rep, fh, ensure_ascii=False, indent=1)
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -15,8 +15,8 @@ field                      meaning
                            (NSMC movie, KoSBi context, ETHICS minimal pair, GoEmotions EN/KO aligned row)
 ``text``                   the input text (never empty)
 ``language``               ``"en"`` or ``"ko"``
-``source``                 registry name of the data set, e.g. ``"goemotions_en"``
-``split``                  ``"train"``/``"eval"`` in the registry's named splits; the file's own split name
+``source``                 catalog name of the data set, e.g. ``"goemotions_en"``
+``split``                  ``"train"``/``"eval"`` in the catalog's named splits; the file's own split name
                            (``"train"``, ``"dev"``, ``"test"``, ``"val"``, ...) when a loader is called directly
 ``emotion``                28-wide multi-hot over :data:`GOEMOTIONS_LABELS` (GoEmotions EN + KO)
 ``kote``                   44-wide multi-hot over :data:`KOTE_LABELS` (KOTE)
@@ -38,19 +38,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 # --------------------------------------------------------------------------------------------- labels
-# The label spaces live in one place, the model's configuration package (stdlib-only module).
-from ...configuration_redheart.labels import (  # noqa: E402
-    ACCEPTABILITY_FRAMEWORKS as FRAMEWORKS,
-)
-from ...configuration_redheart.labels import (
-    EKMAN_GROUPS,
-    GOEMOTIONS_LABELS,
-    KOTE_LABELS,
-    SENTIMENT_GROUPS,
-)
-from ...configuration_redheart.labels import (
-    SURD_SHARES as SURD_COMPONENTS,
-)
+# The label spaces and languages live in one place, the model's configuration package (stdlib-only modules).
+from ...configuration_redheart.labels import ACCEPTABILITY_FRAMEWORKS as FRAMEWORKS
+from ...configuration_redheart.labels import EKMAN_GROUPS, GOEMOTIONS_LABELS, KOTE_LABELS, SENTIMENT_GROUPS
+from ...configuration_redheart.labels import SURD_SHARES as SURD_COMPONENTS
+from ...configuration_redheart.tasks import LANGUAGE_IDS
 
 NUM_EMOTIONS = len(GOEMOTIONS_LABELS)  # 28
 NUM_KOTE = len(KOTE_LABELS)  # 44
@@ -65,7 +57,7 @@ SENTIMENT_GROUP_IDS: dict[str, tuple[int, ...]] = {
     g: tuple(GOEMOTIONS_LABELS.index(n) for n in names) for g, names in SENTIMENT_GROUPS.items()
 }
 
-LANGUAGES: tuple[str, ...] = ("en", "ko")
+LANGUAGES: tuple[str, ...] = tuple(LANGUAGE_IDS)
 
 # --------------------------------------------------------------------------------------------- fields
 
@@ -178,7 +170,7 @@ def acceptable_from_ethics(framework: str, label: int) -> float:
         raise ValueError(f"ETHICS label {label!r} is not 0/1")
     if framework == "commonsense":
         return float(1 - label)
-    if framework in ("justice", "deontology", "virtue"):
+    if framework in FRAMEWORKS:  # justice, deontology, virtue
         return float(label)
     raise ValueError(f"unknown framework {framework!r}; expected one of {FRAMEWORKS}")
 

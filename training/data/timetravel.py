@@ -2,13 +2,13 @@
 
 Local layout (``$RH_DATA_DIR/timetravel``): ``dev_data.json``, JSON lines with ``story_id``, ``premise``,
 ``initial``, ``counterfactual``, ``original_ending`` and ``edited_ending`` (three human rewrites joined by
-``<SEP>``). Only the dev part is here; the registry splits it seeded into train/eval by story.
+``<SEP>``). Only the dev part is here; the catalog splits it seeded into train/eval by story.
 
 Mapping: ``text`` = premise + initial + original ending (what happened); ``alternatives`` = premise +
 counterfactual + each edited ending (what would have happened instead). ``regret`` stays None: the data
 set says how the story would have gone, not whether that would have been better, so there is no honest
 regret label. Regret on these rows is derived at training time from the model's own utility,
-``max(0, max_a u(alternative a) - u(text))`` (DESIGN.md: regret.potential), i.e. they supervise the
+``max(0, max_a u(alternative a) - u(text))`` (docs/DESIGN.md: regret.potential), i.e. they supervise the
 regret head only through the utility head that ETHICS grounds. The edited endings lack the space after a
 sentence end ("culture.He had"); it is restored.
 
@@ -18,8 +18,8 @@ Hub route: no default Hub id; ``source=<Hub id>`` must have the same columns.
 from __future__ import annotations
 
 import json
-import os
 import re
+from typing import Any
 
 from .common import (
     IssueLog,
@@ -28,9 +28,9 @@ from .common import (
     SourceSpec,
     clean_text,
     load_hub_split,
-    load_unified,
     read_text,
 )
+from .loader import LoadOptions, SetReader, load
 
 SPEC = SourceSpec(
     name="timetravel",
@@ -101,19 +101,12 @@ def read_timetravel(split: str, res: ResolvedSource, issues: IssueLog) -> Rows:
     return rows
 
 
-def load_timetravel(
-    split: str = "dev",
-    *,
-    data_dir: str | os.PathLike | None = None,
-    source: str | os.PathLike | None = None,
-    issues: IssueLog | None = None,
-    max_samples: int | None = None,
-    seed: int = 0,
-    split_label: str | None = None,
-):
-    """TimeTravel original ``split`` (locally only "dev"): stories with counterfactual alternatives."""
-    return load_unified(
-        SPEC, lambda res, log: read_timetravel(split, res, log),
-        split=split, data_dir=data_dir, source=source, issues=issues, max_samples=max_samples, seed=seed,
-        split_label=split_label, what=f"timetravel/{split}",
-    )  # fmt: skip
+READER = SetReader("timetravel", SPEC, read_timetravel)
+
+
+def load_timetravel(split: str = "dev", **options: Any):
+    """TimeTravel original ``split`` (locally only "dev"): stories with counterfactual alternatives.
+
+    ``options``: the fields of :class:`~.loader.LoadOptions` (``data_dir``, ``max_samples``, ...).
+    """
+    return load(READER, split, LoadOptions(**options))

@@ -1,4 +1,4 @@
-"""Named train/eval splits of every data set, from one :class:`DataConfig`.
+"""The set table (:data:`CATALOG`) and the named train/eval splits it makes from one :class:`DataConfig`.
 
 ===========================  =======  ====================================================================
 set                          tasks    train / eval
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -45,63 +44,183 @@ from .common import (
     split_rows,
     stable_seed,
 )
+from .loader import SetReader
 
 logger = logging.getLogger(__name__)
 
-#: Mixing weights (relative sampling probabilities) of the default training mixture; 0 = not built.
-#: Roughly proportional to sqrt(rows) (temperature-2 sampling, so small sets are not drowned and not
-#: repeated tens of times per pass); GoEmotions KO is halved (machine translation); ethics_util_regret is
-#: derived from the same pairs as ethics_util. SQuARe/KoSBi-EN/SQuARe-EN: 0 (see kosbi_square.py).
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "goemotions_en": 1.0,
-    "goemotions_ko": 0.5,
-    "kote": 0.3,
-    "ethics_commonsense": 0.3,
-    "ethics_justice": 0.7,
-    "ethics_deontology": 0.65,
-    "ethics_virtue": 0.8,
-    "ethics_util": 0.55,
-    "ethics_util_regret": 0.55,
-    "kosbi": 0.35,
-    "kosbi_en": 0.0,
-    "square": 0.0,
-    "square_en": 0.0,
-    "nsmc": 1.5,
-    "timetravel": 0.2,
-}
-DEFAULT_EVAL_FRACTION: dict[str, float] = {
-    "kote": 0.2,
-    "ethics_commonsense": 0.2,
-    "kosbi": 0.2,
-    "kosbi_en": 0.2,
-    "square": 0.2,
-    "square_en": 0.2,
-    "nsmc": 0.1,
-    "timetravel": 0.2,
-}
-#: Per-set row caps of the train side (None = all). NSMC's 712k rows are sampled by default.
-DEFAULT_MAX_SAMPLES: dict[str, int | None] = {"nsmc": 100_000}
-DEFAULT_MAX_EVAL_SAMPLES: dict[str, int | None] = {"nsmc": 10_000}
+#: ``(context, set name) -> {"train": Dataset, "eval": Dataset}``: how one set's sides are made.
+Builder = Callable[["_Ctx", str], dict[str, Any]]
 
-#: Set -> the tasks whose targets it supplies (schema.TASK_FIELDS keys).
-SET_TASKS: dict[str, tuple[str, ...]] = {
-    "goemotions_en": ("emotion", "sentiment"),
-    "goemotions_ko": ("emotion", "sentiment"),
-    "kote": ("kote",),
-    "ethics_commonsense": ("acceptability",),
-    "ethics_justice": ("acceptability",),
-    "ethics_deontology": ("acceptability",),
-    "ethics_virtue": ("acceptability",),
-    "ethics_util": ("utility",),
-    "ethics_util_regret": ("regret",),
-    "kosbi": ("acceptability",),
-    "kosbi_en": ("acceptability",),
-    "square": ("sensitive_question",),
-    "square_en": ("sensitive_question",),
-    "nsmc": ("sentiment",),
-    "timetravel": (),
+
+# --------------------------------------------------------------------------------------------- builders
+
+
+def _read_sides(
+    ctx: _Ctx,
+    name: str,
+    reader: SetReader,
+    *,
+    official: Mapping[str, str] | None = None,
+    seeded_from: str | None = None,
+    split_key: str | None = None,
+) -> dict[str, Any]:
+    """The sides of a set read by ``reader``: its ``official`` splits (side -> original split) when the source
+    has them all (a Hub source, or a folder whose spec lists them), else a seeded group split of the original
+    split ``seeded_from`` (``split_key`` names its seed stream; default: the set's name)."""
+    res = resolve_source(reader.spec, **ctx.src(name))
+    if official is not None and (res.kind == "hub" or set(official.values()) <= set(reader.spec.files)):
+        return {
+            side: ctx.finish(name, side, reader.read(original, res, ctx.issues))
+            for side, original in official.items()
+        }
+    return ctx.seeded(name, reader.read(seeded_from, res, ctx.issues), split_key)
+
+
+def _sides(reader: SetReader, **how: Any) -> Builder:
+    """A builder of :func:`_read_sides` for a fixed ``reader``."""
+
+    def build(ctx: _Ctx, name: str) -> dict[str, Any]:
+        return _read_sides(ctx, name, reader, **how)
+
+    return build
+
+
+def _kosbi(language: str) -> Builder:
+    """KoSBi's sides: one seeded split by context, the same for ko and en (``DataConfig.kosbi_include_context``)."""
+
+    def build(ctx: _Ctx, name: str) -> dict[str, Any]:
+        reader = kosbi_square.kosbi_reader(language, include_context=ctx.cfg.kosbi_include_context)
+        return _read_sides(ctx, name, reader, seeded_from="valid", split_key="kosbi")
+
+    return build
+
+
+def _util(as_regret: bool) -> Builder:
+    """ETHICS utilitarianism's official train/test as pairs, or as two regret rows per pair (``as_regret``)."""
+
+    def build(ctx: _Ctx, name: str) -> dict[str, Any]:
+        # util pairs and util regret rows share the parsed pairs (and the source of ethics_util, unless
+        # ethics_util_regret has its own)
+        src = ctx.src(name) if ctx.cfg.sources.get(name) else ctx.src("ethics_util")
+        res = resolve_source(ethics.SPECS["utilitarianism"], **src)
+        out = {}
+        for side, orig in (("train", "train"), ("eval", "test")):
+            key = ("util_pairs", str(res.path or res.hub_id), orig)
+            if key not in ctx.memo:
+                ctx.memo[key] = ethics.read_util_pairs(orig, res, ctx.issues)
+            pairs = ctx.memo[key]
+            rows = ethics.util_regret_rows(pairs, side) if as_regret else ethics.util_rows(pairs, side)
+            out[side] = ctx.finish(name, side, rows)
+        return out
+
+    return build
+
+
+def _nsmc(ctx: _Ctx, name: str) -> dict[str, Any]:
+    """NSMC's sides: a seeded split by movie of its one file, sampled per side (see ``nsmc.py``)."""
+    cfg = ctx.cfg
+    return nsmc.load_nsmc_splits(
+        eval_fraction=cfg.eval_fraction.get(name, 0.1),
+        seed=stable_seed(cfg.seed, name),
+        max_train=cfg.max_samples.get(name),
+        max_eval=cfg.max_eval_samples.get(name),
+        issues=ctx.issues,
+        use_cache=cfg.use_cache,
+        cache=cfg.cache_dir,
+        **ctx.src(name),
+    )
+
+
+# --------------------------------------------------------------------------------------------- the set table
+
+
+@dataclass(frozen=True)
+class SetEntry:
+    """One row of the set table: the tasks the set supervises (``schema.TASK_FIELDS`` keys), its default
+    mixing weight, how its sides are built, the language of its texts, and its defaults for
+    ``DataConfig``'s per-set dicts."""
+
+    tasks: tuple[str, ...]
+    weight: float
+    build: Builder
+    language: str = "en"
+    eval_fraction: float | None = None
+    max_samples: int | None = None
+    max_eval_samples: int | None = None
+
+
+_DEV = {"train": "train", "eval": "dev"}
+_TEST = {"train": "train", "eval": "test"}
+_VAL = {"train": "train", "eval": "val"}
+
+#: Every data set. Default mixing weights (relative sampling probabilities; 0 = not built) are roughly
+#: proportional to sqrt(rows) (temperature-2 sampling, so small sets are not drowned and not repeated tens of
+#: times per pass); GoEmotions KO is halved (machine translation); ethics_util_regret is derived from the same
+#: pairs as ethics_util. SQuARe/KoSBi-EN/SQuARe-EN: 0 (see kosbi_square.py). NSMC's 712k rows are sampled.
+CATALOG: dict[str, SetEntry] = {
+    "goemotions_en": SetEntry(("emotion", "sentiment"), 1.0, _sides(goemotions.READERS["en"], official=_DEV)),
+    "goemotions_ko": SetEntry(
+        ("emotion", "sentiment"), 0.5, _sides(goemotions.READERS["ko"], official=_DEV), language="ko"
+    ),
+    "kote": SetEntry(
+        ("kote",),
+        0.3,
+        _sides(kote.READER, official=_VAL, seeded_from="val"),
+        language="ko",
+        eval_fraction=0.2,
+    ),
+    "ethics_commonsense": SetEntry(
+        ("acceptability",),
+        0.3,
+        _sides(ethics.READERS["commonsense"], official=_TEST, seeded_from="test"),
+        eval_fraction=0.2,
+    ),
+    "ethics_justice": SetEntry(("acceptability",), 0.7, _sides(ethics.READERS["justice"], official=_TEST)),
+    "ethics_deontology": SetEntry(
+        ("acceptability",), 0.65, _sides(ethics.READERS["deontology"], official=_TEST)
+    ),
+    "ethics_virtue": SetEntry(("acceptability",), 0.8, _sides(ethics.READERS["virtue"], official=_TEST)),
+    "ethics_util": SetEntry(("utility",), 0.55, _util(False)),
+    "ethics_util_regret": SetEntry(("regret",), 0.55, _util(True)),
+    "kosbi": SetEntry(("acceptability",), 0.35, _kosbi("ko"), language="ko", eval_fraction=0.2),
+    "kosbi_en": SetEntry(("acceptability",), 0.0, _kosbi("en"), eval_fraction=0.2),
+    "square": SetEntry(
+        ("sensitive_question",),
+        0.0,
+        _sides(kosbi_square.square_reader("ko"), seeded_from="valid", split_key="square"),
+        language="ko",
+        eval_fraction=0.2,
+    ),
+    "square_en": SetEntry(
+        ("sensitive_question",),
+        0.0,
+        _sides(kosbi_square.square_reader("en"), seeded_from="valid", split_key="square"),
+        eval_fraction=0.2,
+    ),
+    "nsmc": SetEntry(
+        ("sentiment",),
+        1.5,
+        _nsmc,
+        language="ko",
+        eval_fraction=0.1,
+        max_samples=100_000,
+        max_eval_samples=10_000,
+    ),
+    "timetravel": SetEntry((), 0.2, _sides(timetravel.READER, seeded_from="dev"), eval_fraction=0.2),
 }
-SETS: tuple[str, ...] = tuple(DEFAULT_WEIGHTS)
+SETS: tuple[str, ...] = tuple(CATALOG)
+SET_TASKS: dict[str, tuple[str, ...]] = {name: entry.tasks for name, entry in CATALOG.items()}
+SET_LANGUAGES: dict[str, str] = {name: entry.language for name, entry in CATALOG.items()}
+DEFAULT_WEIGHTS: dict[str, float] = {name: entry.weight for name, entry in CATALOG.items()}
+DEFAULT_EVAL_FRACTION: dict[str, float] = {
+    name: entry.eval_fraction for name, entry in CATALOG.items() if entry.eval_fraction is not None
+}
+DEFAULT_MAX_SAMPLES: dict[str, int | None] = {
+    name: entry.max_samples for name, entry in CATALOG.items() if entry.max_samples is not None
+}
+DEFAULT_MAX_EVAL_SAMPLES: dict[str, int | None] = {
+    name: entry.max_eval_samples for name, entry in CATALOG.items() if entry.max_eval_samples is not None
+}
 
 
 @dataclass
@@ -200,10 +319,12 @@ class DataSplits:
         return data_report(self)
 
 
-# --------------------------------------------------------------------------------------------- builders
+# --------------------------------------------------------------------------------------------- building
 
 
 class _Ctx:
+    """What every builder of one ``build_splits`` call shares: the config, the issue log, parsed files."""
+
     def __init__(self, cfg: DataConfig, issues: IssueLog) -> None:
         self.cfg = cfg
         self.issues = issues
@@ -228,128 +349,15 @@ class _Ctx:
         return {"train": self.finish(name, "train", train), "eval": self.finish(name, "eval", ev)}
 
 
-def _goemotions(language: str):
-    def build(ctx: _Ctx, name: str) -> dict[str, Any]:
-        res = resolve_source(goemotions.SPECS[language], **ctx.src(name))
-        return {
-            side: ctx.finish(name, side, goemotions.read_goemotions(language, orig, res, ctx.issues))
-            for side, orig in (("train", "train"), ("eval", "dev"))
-        }
-
-    return build
-
-
-def _kote(ctx: _Ctx, name: str) -> dict[str, Any]:
-    res = resolve_source(kote.SPEC, **ctx.src(name))
-    if res.kind == "hub":  # the Hub has official splits
-        return {
-            side: ctx.finish(name, side, kote.read_kote(orig, res, ctx.issues))
-            for side, orig in (("train", "train"), ("eval", "val"))
-        }
-    return ctx.seeded(name, kote.read_kote("val", res, ctx.issues))
-
-
-def _ethics(framework: str):
-    def build(ctx: _Ctx, name: str) -> dict[str, Any]:
-        res = resolve_source(ethics.SPECS[framework], **ctx.src(name))
-        if framework == "commonsense" and res.kind == "local":  # no cm_train locally
-            return ctx.seeded(name, ethics.read_ethics(framework, "test", res, ctx.issues))
-        return {
-            side: ctx.finish(name, side, ethics.read_ethics(framework, orig, res, ctx.issues))
-            for side, orig in (("train", "train"), ("eval", "test"))
-        }
-
-    return build
-
-
-def _util(as_regret: bool):
-    def build(ctx: _Ctx, name: str) -> dict[str, Any]:
-        # util pairs and util regret rows share the parsed pairs (and the source of ethics_util, unless
-        # ethics_util_regret has its own)
-        src = ctx.src(name) if ctx.cfg.sources.get(name) else ctx.src("ethics_util")
-        res = resolve_source(ethics.SPECS["utilitarianism"], **src)
-        out = {}
-        for side, orig in (("train", "train"), ("eval", "test")):
-            key = ("util_pairs", str(res.path or res.hub_id), orig)
-            if key not in ctx.memo:
-                ctx.memo[key] = ethics.read_util_pairs(orig, res, ctx.issues)
-            pairs = ctx.memo[key]
-            rows = ethics.util_regret_rows(pairs, side) if as_regret else ethics.util_rows(pairs, side)
-            out[side] = ctx.finish(name, side, rows)
-        return out
-
-    return build
-
-
-def _kosbi(language: str):
-    def build(ctx: _Ctx, name: str) -> dict[str, Any]:
-        res = resolve_source(kosbi_square.KOSBI_SPEC, **ctx.src(name))
-        rows = kosbi_square.read_kosbi(
-            "valid", res, ctx.issues, language=language, include_context=ctx.cfg.kosbi_include_context
-        )
-        return ctx.seeded(name, rows, split_key="kosbi")  # same split for ko and en
-
-    return build
-
-
-def _square(language: str):
-    def build(ctx: _Ctx, name: str) -> dict[str, Any]:
-        res = resolve_source(kosbi_square.SQUARE_SPEC, **ctx.src(name))
-        return ctx.seeded(
-            name, kosbi_square.read_square("valid", res, ctx.issues, language=language), "square"
-        )
-
-    return build
-
-
-def _nsmc(ctx: _Ctx, name: str) -> dict[str, Any]:
-    cfg = ctx.cfg
-    return nsmc.load_nsmc_splits(
-        eval_fraction=cfg.eval_fraction.get(name, 0.1),
-        seed=stable_seed(cfg.seed, name),
-        max_train=cfg.max_samples.get(name),
-        max_eval=cfg.max_eval_samples.get(name),
-        issues=ctx.issues,
-        use_cache=cfg.use_cache,
-        cache=cfg.cache_dir,
-        **ctx.src(name),
-    )
-
-
-def _timetravel(ctx: _Ctx, name: str) -> dict[str, Any]:
-    res = resolve_source(timetravel.SPEC, **ctx.src(name))
-    return ctx.seeded(name, timetravel.read_timetravel("dev", res, ctx.issues))
-
-
-BUILDERS: dict[str, Callable[[_Ctx, str], dict[str, Any]]] = {
-    "goemotions_en": _goemotions("en"),
-    "goemotions_ko": _goemotions("ko"),
-    "kote": _kote,
-    "ethics_commonsense": _ethics("commonsense"),
-    "ethics_justice": _ethics("justice"),
-    "ethics_deontology": _ethics("deontology"),
-    "ethics_virtue": _ethics("virtue"),
-    "ethics_util": _util(False),
-    "ethics_util_regret": _util(True),
-    "kosbi": _kosbi("ko"),
-    "kosbi_en": _kosbi("en"),
-    "square": _square("ko"),
-    "square_en": _square("en"),
-    "nsmc": _nsmc,
-    "timetravel": _timetravel,
-}
-assert set(BUILDERS) == set(SETS) == set(SET_TASKS)
-
-
 def build_set(
     name: str, config: DataConfig | None = None, *, issues: IssueLog | None = None
 ) -> dict[str, Any]:
     """``{"train": Dataset, "eval": Dataset}`` of one named set."""
-    if name not in BUILDERS:
+    if name not in CATALOG:
         raise KeyError(f"unknown data set {name!r}; known: {list(SETS)}")
     cfg = config or DataConfig()
     issues = issues if issues is not None else IssueLog(cfg.max_malformed_fraction)
-    return BUILDERS[name](_Ctx(cfg, issues), name)
+    return CATALOG[name].build(_Ctx(cfg, issues), name)
 
 
 def build_splits(
@@ -366,10 +374,10 @@ def build_splits(
     train, ev, timings = {}, {}, {}
     t_all = time.perf_counter()
     for name in names:
-        if name not in BUILDERS:
+        if name not in CATALOG:
             raise KeyError(f"unknown data set {name!r}; known: {list(SETS)}")
         t0 = time.perf_counter()
-        out = BUILDERS[name](ctx, name)
+        out = CATALOG[name].build(ctx, name)
         train[name], ev[name] = out["train"], out["eval"]
         timings[name] = time.perf_counter() - t0
         logger.info(
@@ -381,8 +389,3 @@ def build_splits(
         )
     timings["total"] = time.perf_counter() - t_all
     return DataSplits(train=train, eval=ev, issues=issues, config=cfg, timings=timings)
-
-
-def data_dir_from_env() -> str | None:
-    """``$RH_DATA_DIR`` or None (helper for scripts and tests)."""
-    return os.environ.get("RH_DATA_DIR") or None

