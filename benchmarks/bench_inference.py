@@ -98,8 +98,11 @@ def build_quick_system() -> tuple[Path, dict[str, Path]]:
 def corpus_lines(language: str) -> list[str]:
     root = os.environ.get("RH_DATA_DIR")
     if root and Path(root).is_dir():
-        path, column = ((Path(root) / "goemotions_en" / "dev.tsv", 0) if language == "en"
-                        else (Path(root) / "kote" / "val.tsv", 1))  # fmt: skip
+        path, column = (
+            (Path(root) / "goemotions_en" / "dev.tsv", 0)
+            if language == "en"
+            else (Path(root) / "kote" / "val.tsv", 1)
+        )
         if path.is_file():
             return list(read_tsv_column(path, column, 4000))
     pick = [s for s in SAMPLE_SENTENCES if (ord(s[0]) >= 0xAC00) == (language == "ko")]
@@ -108,8 +111,11 @@ def corpus_lines(language: str) -> list[str]:
 
 def make_texts(pipe, language: str, target_tokens: int, count: int, offset: int) -> list[str]:
     """``count`` texts of about ``target_tokens`` tokens (counted by the language's first routed encoder)."""
-    handle = next(pipe.encoders[n] for n in pipe.encoders if language in pipe.encoders[n].languages or "*" in
-                  pipe.encoders[n].languages)  # fmt: skip
+    handle = next(
+        pipe.encoders[n]
+        for n in pipe.encoders
+        if language in pipe.encoders[n].languages or "*" in pipe.encoders[n].languages
+    )
     lines = corpus_lines(language)
     texts, i = [], offset
     while len(texts) < count:
@@ -166,15 +172,21 @@ def throughput(full, extractors, texts: list[str], batch_size: int, rounds: int)
         "full_cpu": float("inf"),
     }
     for _ in range(rounds):
-        for name, fn in (("naive", lambda: [naive_call(extractors, t) for t in texts]),
-                         ("full", lambda: full(texts, batch_size=batch_size))):  # fmt: skip
+        for name, fn in (
+            ("naive", lambda: [naive_call(extractors, t) for t in texts]),
+            ("full", lambda: full(texts, batch_size=batch_size)),
+        ):
             wall, cpu = time.perf_counter(), time.process_time()
             fn()
             best[f"{name}_wall"] = min(best[f"{name}_wall"], time.perf_counter() - wall)
             best[f"{name}_cpu"] = min(best[f"{name}_cpu"], time.process_time() - cpu)
     n = len(texts)
-    return {"naive_texts_per_s": n / best["naive_wall"], "full_texts_per_s": n / best["full_wall"],
-            "naive_cpu_s_per_text": best["naive_cpu"] / n, "full_cpu_s_per_text": best["full_cpu"] / n}  # fmt: skip
+    return {
+        "naive_texts_per_s": n / best["naive_wall"],
+        "full_texts_per_s": n / best["full_wall"],
+        "naive_cpu_s_per_text": best["naive_cpu"] / n,
+        "full_cpu_s_per_text": best["full_cpu"] / n,
+    }
 
 
 def ablation(
@@ -190,14 +202,19 @@ def ablation(
     final = pipeline("ethics-emotion", model=str(pooled), dtype=torch.bfloat16, encoder_workers=workers)
     stride = final.model.config.backbone.token_pool_stride
     steps = [
-        (f"naive: {len(extractors)} x feature-extraction, fp32, 1 text/call", lambda: [naive_call(extractors, t) for t in texts]),
-        ("full, fp32, no token pooling, every encoder reads every text, 1 text/call",
-         lambda: [fp32(t, routing="all") for t in texts]),
+        (
+            f"naive: {len(extractors)} x feature-extraction, fp32, 1 text/call",
+            lambda: [naive_call(extractors, t) for t in texts],
+        ),
+        (
+            "full, fp32, no token pooling, every encoder reads every text, 1 text/call",
+            lambda: [fp32(t, routing="all") for t in texts],
+        ),
         ("+ language routing", lambda: [fp32(t) for t in texts]),
         (f"+ batching ({batch_size} texts/call)", lambda: fp32(texts, batch_size=batch_size)),
         ("+ bfloat16 (model and encoders)", lambda: bf16(texts, batch_size=batch_size)),
         (f"+ token pooling (stride {stride})", lambda: final(texts, batch_size=batch_size)),
-    ]  # fmt: skip
+    ]
     for _, fn in steps[1:]:
         fn()  # warm-up
     out = []
@@ -217,17 +234,33 @@ def ablation(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny model and encoders, few texts")
-    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32", "auto"],
-                        help="dtype of the full system (the naive baseline keeps the checkpoint's float32)")  # fmt: skip
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads, both systems (default: torch's own, one per core)")  # fmt: skip
-    parser.add_argument("--encoder-workers", type=int, default=1,
-                        help="threads running encoders concurrently (default 1, the pipeline's default)")  # fmt: skip
+    parser.add_argument(
+        "--dtype",
+        default="bfloat16",
+        choices=["bfloat16", "float32", "auto"],
+        help="dtype of the full system (the naive baseline keeps the checkpoint's float32)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads, both systems (default: torch's own, one per core)",
+    )
+    parser.add_argument(
+        "--encoder-workers",
+        type=int,
+        default=1,
+        help="threads running encoders concurrently (default 1, the pipeline's default)",
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="texts per batch for the throughput run")
     parser.add_argument("--runs", type=int, default=None, help="texts per latency measurement")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--token-pool-stride", type=int, default=None,
-                        help="override the 330m preset's backbone.token_pool_stride (1 = no token pooling)")  # fmt: skip
+    parser.add_argument(
+        "--token-pool-stride",
+        type=int,
+        default=None,
+        help="override the 330m preset's backbone.token_pool_stride (1 = no token pooling)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
     parser.add_argument(
         "--ablation",
@@ -274,31 +307,60 @@ def main(argv: list[str] | None = None) -> int:
         tokens = token_counts(full, lat_texts)
         stats = {
             "tokens": tokens,
-            "naive_p50_ms": 1000 * quantile(sorted(naive_l), 0.5), "full_p50_ms": 1000 * quantile(sorted(full_l), 0.5),
-            "naive_p95_ms": 1000 * quantile(sorted(naive_l), 0.95), "full_p95_ms": 1000 * quantile(sorted(full_l), 0.95),
+            "naive_p50_ms": 1000 * quantile(sorted(naive_l), 0.5),
+            "full_p50_ms": 1000 * quantile(sorted(full_l), 0.5),
+            "naive_p95_ms": 1000 * quantile(sorted(naive_l), 0.95),
+            "full_p95_ms": 1000 * quantile(sorted(full_l), 0.95),
             **tp,
-        }  # fmt: skip
+        }
         numbers[label] = stats
         tok = "/".join(f"{v:.0f}" for v in tokens.values())
-        rows.append((f"{label} ({tok} tok)", "latency p50 (ms)", stats["naive_p50_ms"], stats["full_p50_ms"],
-                     stats["naive_p50_ms"] / stats["full_p50_ms"]))  # fmt: skip
-        rows.append(("", "latency p95 (ms)", stats["naive_p95_ms"], stats["full_p95_ms"],
-                     stats["naive_p95_ms"] / stats["full_p95_ms"]))  # fmt: skip
+        rows.append(
+            (
+                f"{label} ({tok} tok)",
+                "latency p50 (ms)",
+                stats["naive_p50_ms"],
+                stats["full_p50_ms"],
+                stats["naive_p50_ms"] / stats["full_p50_ms"],
+            )
+        )
+        rows.append(
+            (
+                "",
+                "latency p95 (ms)",
+                stats["naive_p95_ms"],
+                stats["full_p95_ms"],
+                stats["naive_p95_ms"] / stats["full_p95_ms"],
+            )
+        )
         rows.append(
             ("", f"throughput (texts/s, batch {args.batch_size})", naive_tp, full_tp, full_tp / naive_tp)
         )
-        rows.append(("", "CPU time per text (ms, batched)", 1000 * tp["naive_cpu_s_per_text"],
-                     1000 * tp["full_cpu_s_per_text"], tp["naive_cpu_s_per_text"] / tp["full_cpu_s_per_text"]))  # fmt: skip
+        rows.append(
+            (
+                "",
+                "CPU time per text (ms, batched)",
+                1000 * tp["naive_cpu_s_per_text"],
+                1000 * tp["full_cpu_s_per_text"],
+                tp["naive_cpu_s_per_text"] / tp["full_cpu_s_per_text"],
+            )
+        )
 
     print()
-    print(f"machine: {cpu_model()} | {os.cpu_count()} cores | torch {torch.__version__} | torch threads "
-          f"{torch.get_num_threads()} | encoder workers {workers} | load average (1/5/15 min) {load_average()}")  # fmt: skip
-    print(f"full system: {'tiny preset + 2 tiny encoders (--quick)' if args.quick else '330m preset + 3 base-size encoders'}"
-          f" = {params['model'] / 1e6:.1f}M + {params['encoders'] / 1e6:.1f}M parameters, dtype {full.model.dtype}, "
-          f"token pool stride {full.model.config.backbone.token_pool_stride} | "
-          f"naive: {len(extractors)} x pipeline('feature-extraction'), float32, one text at a time")  # fmt: skip
-    print(f"encoders: {', '.join(f'{n}={Path(f).name}' for n, f in folders.items())} | tokens per text: "
-          f"{'/'.join(full.encoders)} | inputs: half English, half Korean (routed by language)")  # fmt: skip
+    print(
+        f"machine: {cpu_model()} | {os.cpu_count()} cores | torch {torch.__version__} | torch threads "
+        f"{torch.get_num_threads()} | encoder workers {workers} | load average (1/5/15 min) {load_average()}"
+    )
+    print(
+        f"full system: {'tiny preset + 2 tiny encoders (--quick)' if args.quick else '330m preset + 3 base-size encoders'}"
+        f" = {params['model'] / 1e6:.1f}M + {params['encoders'] / 1e6:.1f}M parameters, dtype {full.model.dtype}, "
+        f"token pool stride {full.model.config.backbone.token_pool_stride} | "
+        f"naive: {len(extractors)} x pipeline('feature-extraction'), float32, one text at a time"
+    )
+    print(
+        f"encoders: {', '.join(f'{n}={Path(f).name}' for n, f in folders.items())} | tokens per text: "
+        f"{'/'.join(full.encoders)} | inputs: half English, half Korean (routed by language)"
+    )
     print()
     header = ("input", "metric", "naive baseline", "full system", "ratio (better = >1)")
     widths = (26, 30, 15, 12, 20)
@@ -315,11 +377,25 @@ def main(argv: list[str] | None = None) -> int:
             texts = mixed_texts(full, target, n, offset=5000)
             steps = ablation(unpooled, model_dir, extractors, texts, args.batch_size, workers)
             print(f"\nlevers, one by one ({label} inputs, the throughput texts):")
-            print(" | ".join(h.ljust(w) for h, w in zip(("step", "texts/s", "CPU ms/text", "CPU vs naive"),
-                                                         (74, 8, 11, 12), strict=True)))  # fmt: skip
+            print(
+                " | ".join(
+                    h.ljust(w)
+                    for h, w in zip(
+                        ("step", "texts/s", "CPU ms/text", "CPU vs naive"), (74, 8, 11, 12), strict=True
+                    )
+                )
+            )
             for step, tps, cpu_ms in steps:
-                print(" | ".join((step.ljust(74), f"{tps:.2f}".ljust(8), f"{cpu_ms:.0f}".ljust(11),
-                                  f"{steps[0][2] / cpu_ms:.2f}x")))  # fmt: skip
+                print(
+                    " | ".join(
+                        (
+                            step.ljust(74),
+                            f"{tps:.2f}".ljust(8),
+                            f"{cpu_ms:.0f}".ljust(11),
+                            f"{steps[0][2] / cpu_ms:.2f}x",
+                        )
+                    )
+                )
             numbers["ablation"][label] = [
                 {"step": a, "texts_per_s": b, "cpu_ms_per_text": c} for a, b, c in steps
             ]
@@ -329,8 +405,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"wall time {time.perf_counter() - started:.0f} s; command: python {' '.join(sys.argv)}")
     if args.json:
-        meta = {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "workers": workers,
-                "dtype": str(full.model.dtype), "load_average": load_average(), "params": params, "quick": args.quick}  # fmt: skip
+        meta = {
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "threads": torch.get_num_threads(),
+            "workers": workers,
+            "dtype": str(full.model.dtype),
+            "load_average": load_average(),
+            "params": params,
+            "quick": args.quick,
+        }
         args.json.write_text(json.dumps({"meta": meta, "results": numbers}, indent=2))
     return 0
 

@@ -65,8 +65,16 @@ def synthetic_batch(
     }
 
 
-def run(preset: str, optim: str, micro_batch: int, seq: int, bf16: bool, checkpointing: bool, steps: int,
-        warmup: int) -> dict:  # fmt: skip
+def run(
+    preset: str,
+    optim: str,
+    micro_batch: int,
+    seq: int,
+    bf16: bool,
+    checkpointing: bool,
+    steps: int,
+    warmup: int,
+) -> dict:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     config = RedHeartConfig.from_preset(preset)
     config.backbone.max_fused_tokens = max(
@@ -99,13 +107,32 @@ def run(preset: str, optim: str, micro_batch: int, seq: int, bf16: bool, checkpo
             torch.cuda.synchronize(device)
         if step >= warmup:
             times.append(time.perf_counter() - start)
-    report = memory_report(model, optimizer, meter.bytes, device, micro_batch_size=micro_batch, optim=optim,
-                           mixed_precision="bf16" if bf16 else "no", activation_checkpointing=checkpointing)  # fmt: skip
+    report = memory_report(
+        model,
+        optimizer,
+        meter.bytes,
+        device,
+        micro_batch_size=micro_batch,
+        optim=optim,
+        mixed_precision="bf16" if bf16 else "no",
+        activation_checkpointing=checkpointing,
+    )
     seconds = sum(times) / len(times)
-    return {"preset": preset, "optim": optim, "micro_batch": micro_batch, "seq_per_encoder": seq,
-            "encoders": len(config.enabled_encoders), "bf16": bf16, "activation_checkpointing": checkpointing,
-            "device": str(device), "threads": torch.get_num_threads(), "seconds_per_step": seconds,
-            "samples_per_second": micro_batch / seconds, "timed_steps": steps, "memory": report}  # fmt: skip
+    return {
+        "preset": preset,
+        "optim": optim,
+        "micro_batch": micro_batch,
+        "seq_per_encoder": seq,
+        "encoders": len(config.enabled_encoders),
+        "bf16": bf16,
+        "activation_checkpointing": checkpointing,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "seconds_per_step": seconds,
+        "samples_per_second": micro_batch / seconds,
+        "timed_steps": steps,
+        "memory": report,
+    }
 
 
 def main() -> None:
@@ -120,12 +147,22 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--json", default=None, help="also write the result here")
     args = p.parse_args()
-    result = run(args.preset, args.optim, args.micro_batch, args.seq, args.bf16, args.checkpointing, args.steps,
-                 args.warmup)  # fmt: skip
-    print(f"{args.preset} / {args.optim} / micro-batch {args.micro_batch} / seq {args.seq} x {result['encoders']} "
-          f"encoder(s) / bf16 {args.bf16} / checkpointing {args.checkpointing} on {result['device']} "
-          f"({result['threads']} threads): {result['samples_per_second']:.2f} samples/s, "
-          f"{result['seconds_per_step']:.3f} s/step")  # fmt: skip
+    result = run(
+        args.preset,
+        args.optim,
+        args.micro_batch,
+        args.seq,
+        args.bf16,
+        args.checkpointing,
+        args.steps,
+        args.warmup,
+    )
+    print(
+        f"{args.preset} / {args.optim} / micro-batch {args.micro_batch} / seq {args.seq} x {result['encoders']} "
+        f"encoder(s) / bf16 {args.bf16} / checkpointing {args.checkpointing} on {result['device']} "
+        f"({result['threads']} threads): {result['samples_per_second']:.2f} samples/s, "
+        f"{result['seconds_per_step']:.3f} s/step"
+    )
     print(format_memory_report(result["memory"]))
     if not torch.cuda.is_available():
         print(

@@ -134,9 +134,13 @@ class EthicsEmotionPipeline(Pipeline):
         config = self.model.config
         if encoders is None:
             encoders = EncoderBank.from_config(
-                config, device=self.device, dtype=encoder_dtype if encoder_dtype is not None else dtype,
-                device_map=encoder_device_map, workers=encoder_workers, cache_size=cache_size,
-            )  # fmt: skip
+                config,
+                device=self.device,
+                dtype=encoder_dtype if encoder_dtype is not None else dtype,
+                device_map=encoder_device_map,
+                workers=encoder_workers,
+                cache_size=cache_size,
+            )
         else:
             for name, handle in encoders.items():
                 spec = config.encoders.get(name)
@@ -201,8 +205,12 @@ class EthicsEmotionPipeline(Pipeline):
                         f"{name} must be a {'non-negative' if name == 'chunk_overlap' else 'positive'} integer"
                     )
                 preprocess[name] = value
-        for name, value in (("routing", routing), ("unserved_language", unserved_language),
-                            ("korean_threshold", korean_threshold), ("mixed_threshold", mixed_threshold)):  # fmt: skip
+        for name, value in (
+            ("routing", routing),
+            ("unserved_language", unserved_language),
+            ("korean_threshold", korean_threshold),
+            ("mixed_threshold", mixed_threshold),
+        ):
             if value is not None:
                 preprocess[name] = value
         if errors is not None:
@@ -244,10 +252,15 @@ class EthicsEmotionPipeline(Pipeline):
         """Validate one input (a string, or ``{"text": ..., "alternatives": [...]}``) into a PreparedItem."""
         text, alternatives, modality = inputs.get("text"), inputs.get("alternatives"), inputs.get("modality")
         options = {
-            "truncation": truncation, "chunk_overlap": chunk_overlap, "max_chunks": max_chunks,
-            "max_chars": max_chars, "routing": routing, "unserved_language": unserved_language,
-            "korean_threshold": korean_threshold, "mixed_threshold": mixed_threshold,
-        }  # fmt: skip
+            "truncation": truncation,
+            "chunk_overlap": chunk_overlap,
+            "max_chunks": max_chunks,
+            "max_chars": max_chars,
+            "routing": routing,
+            "unserved_language": unserved_language,
+            "korean_threshold": korean_threshold,
+            "mixed_threshold": mixed_threshold,
+        }
         main = self._prepare_text(text, **options)
         prepared_alternatives = []
         if alternatives is not None:
@@ -370,8 +383,9 @@ class EthicsEmotionPipeline(Pipeline):
             k: v for k, v in call_kwargs.items() if k not in ("explain", "alternatives", "return_tensors")
         }
         done = [i for i, r in enumerate(results) if "error" not in r]
-        explanations = self.explain_texts([items[i]["text"] for i in done], options,
-                                          {**passthrough, "batch_size": batch_size})  # fmt: skip
+        explanations = self.explain_texts(
+            [items[i]["text"] for i in done], options, {**passthrough, "batch_size": batch_size}
+        )
         for index, explanation in zip(done, explanations, strict=True):
             results[index]["analysis"]["surd"]["explanation"] = explanation
 
@@ -521,8 +535,10 @@ class EthicsEmotionPipeline(Pipeline):
 
         def encode(unit: tuple, name: str) -> tuple[torch.Tensor, torch.Tensor]:
             handle, sub = self.encoders[name], unit[2]
-            rows = [handle.with_specials(texts[t].tokens[name].ids[slice(*texts[t].windows[w].spans[name])])
-                    for t, w in sub]  # fmt: skip
+            rows = [
+                handle.with_specials(texts[t].tokens[name].ids[slice(*texts[t].windows[w].spans[name])])
+                for t, w in sub
+            ]
             keys = [(texts[t].text, texts[t].windows[w].start, texts[t].windows[w].end) for t, w in sub]
             return self.encoders.encode(name, rows, keys)
 
@@ -543,10 +559,12 @@ class EthicsEmotionPipeline(Pipeline):
             with torch.inference_mode(), self._stage("model"):  # inference mode is per thread
                 output = self.model(**inputs)
             rows = {
-                entry: {name: None if getattr(output, name) is None else getattr(output, name)[r].float().cpu()
-                        for name in OUTPUT_FIELDS}
+                entry: {
+                    name: None if getattr(output, name) is None else getattr(output, name)[r].float().cpu()
+                    for name in OUTPUT_FIELDS
+                }
                 for r, entry in enumerate(sub)
-            }  # fmt: skip
+            }
             # The Kalman-fused variances are the model's own uncertainty: streams use them as observation noise.
             for task, variance in (output.uncertainty or {}).items():
                 for r, entry in enumerate(sub):

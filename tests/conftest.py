@@ -1,4 +1,8 @@
-"""Shared fixtures: the tiny preset and batches of encoder states built for it (no network, no data needed)."""
+"""Shared fixtures: the real data folder, the tiny preset, one saved tiny system and its pipeline.
+
+Everything but `data_dir` is built locally (no network, no data): the tiny system is a saved `tiny`-preset
+Red Heart model over two tiny local encoders (random weights), built once per test session.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,37 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import pipeline
 
 from redheart.configuration_redheart import RedHeartConfig
+from redheart.encoders.testing import build_tiny_system
 from redheart.modeling_redheart import RedHeartModel
 
 
+@pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real data folder (RH_DATA_DIR); tests that need it skip with the reason when it is absent."""
     value = os.environ.get("RH_DATA_DIR")
     if not value:
-        pytest.skip("RH_DATA_DIR is not set (point it at ../shared/data to run the real-data tests)")
+        pytest.skip("RH_DATA_DIR is not set (CI sets RH_DATA_DIR=../shared/data): real-data test skipped")
     path = Path(value)
     if not path.is_dir():
-        pytest.skip(f"RH_DATA_DIR={value} is not a folder")
+        pytest.skip(f"RH_DATA_DIR={value!r} is not an existing folder: real-data test skipped")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_system(tmp_path_factory) -> Path:
+    """A saved tiny Red Heart model whose two encoders are tiny local folders (shared: never write into it)."""
+    return build_tiny_system(tmp_path_factory.mktemp("tiny-system"), max_length=48)
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tiny_system):
+    """`pipeline("ethics-emotion")` on the tiny system."""
+    import redheart  # noqa: F401  (registers the task)
+
+    return pipeline("ethics-emotion", model=str(tiny_system))
 
 
 @pytest.fixture
@@ -34,8 +55,14 @@ def tiny_model(tiny_config) -> RedHeartModel:
     return RedHeartModel(tiny_config).eval()
 
 
-def make_inputs(config: RedHeartConfig, batch: int = 4, seed: int = 0, lengths=(7, 5), modality: bool = True,
-                encoders=None) -> dict:  # fmt: skip
+def make_inputs(
+    config: RedHeartConfig,
+    batch: int = 4,
+    seed: int = 0,
+    lengths=(7, 5),
+    modality: bool = True,
+    encoders=None,
+) -> dict:
     """Random but varied encoder states (some padding), and optional audio/biosignal features."""
     gen = torch.Generator().manual_seed(seed)
     names = list(encoders or config.enabled_encoders)
@@ -74,7 +101,11 @@ def make_labels(config: RedHeartConfig, batch: int = 4, seed: int = 0) -> dict:
     regret = torch.rand(batch, generator=gen)
     regret[0] = -100
     return {
-        "emotion_labels": emotion, "kote_labels": kote, "sentiment_labels": sentiment,
-        "acceptability_labels": accept, "utility_pairs": torch.tensor([[0, 1], [2, 3]]),
-        "regret_labels": regret, "surd_labels": surd,
-    }  # fmt: skip
+        "emotion_labels": emotion,
+        "kote_labels": kote,
+        "sentiment_labels": sentiment,
+        "acceptability_labels": accept,
+        "utility_pairs": torch.tensor([[0, 1], [2, 3]]),
+        "regret_labels": regret,
+        "surd_labels": surd,
+    }

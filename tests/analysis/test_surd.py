@@ -17,8 +17,6 @@ from redheart.analysis import (
 )
 from redheart.analysis.binning import discretize
 
-from conftest import data_dir
-
 ATOL = 1e-9
 
 
@@ -293,8 +291,9 @@ def test_bad_distribution_input():
 # --- the SURD paper's energy-cascade signals ----------------------------------------------------------
 
 
-def _energy_cascade() -> np.ndarray:
-    path = data_dir() / "surd_reference" / "energy_cascade_signals.mat"  # skips when RH_DATA_DIR is unset
+@pytest.fixture(scope="module")
+def energy_cascade(data_dir) -> np.ndarray:
+    path = data_dir / "surd_reference" / "energy_cascade_signals.mat"
     if not path.is_file():
         pytest.skip(f"energy-cascade signals not found at {path}")
     from scipy.io import loadmat
@@ -305,13 +304,13 @@ def _energy_cascade() -> np.ndarray:
 
 
 @pytest.mark.data
-def test_energy_cascade_decomposition():
+def test_energy_cascade_decomposition(energy_cascade):
     """Qualitative agreement with the paper: the cascade runs from large to small scales.
 
     Σ1 (largest scale) is caused uniquely only by itself, and no smaller scale has unique causality on
     a larger one, while the next-larger scale drives Σ3 uniquely (forward cascade Σ2 → Σ3).
     """
-    x = _energy_cascade()
+    x = energy_cascade
     names = ["S1", "S2", "S3", "S4"]
     results = [surd(x[k], x.T, lags=10, bins=10, agent_names=names) for k in range(4)]
     for res in results:

@@ -19,8 +19,17 @@ def test_outputs_cover_the_design_table(tiny_model, tiny_config):
     assert out.emotion_probs.shape == (b, 28) and out.kote_probs.shape == (b, 44)
     assert out.emotion_core.shape == (b, 7) and out.emotion_cultural.shape == (b, 3)
     assert out.bentham_elements.shape == (b, 10) and out.acceptability_probs.shape == (b, 4)
-    for probs in (out.emotion_probs, out.kote_probs, out.emotion_core, out.emotion_cultural, out.bentham_elements,
-                  out.acceptability_probs, out.regret_potential, out.confidence, out.surd_shares):  # fmt: skip
+    for probs in (
+        out.emotion_probs,
+        out.kote_probs,
+        out.emotion_core,
+        out.emotion_cultural,
+        out.bentham_elements,
+        out.acceptability_probs,
+        out.regret_potential,
+        out.confidence,
+        out.surd_shares,
+    ):
         assert ((probs >= 0) & (probs <= 1)).all()
     assert ((out.sentiment >= -1) & (out.sentiment <= 1)).all()
     torch.testing.assert_close(out.surd_shares.sum(-1), torch.ones(b))

@@ -19,8 +19,11 @@ def test_presets_build_and_round_trip(preset, tmp_path):
 
 def test_330m_preset_is_the_design_shape():
     config = RedHeartConfig.from_preset("330m")
-    assert (config.backbone.hidden_size, config.backbone.num_hidden_layers, config.backbone.num_attention_heads) == (
-        768, 6, 12)  # fmt: skip
+    assert (
+        config.backbone.hidden_size,
+        config.backbone.num_hidden_layers,
+        config.backbone.num_attention_heads,
+    ) == (768, 6, 12)
     assert config.heads.emotion_num_experts == 8
     assert set(config.encoders) == {"kcelectra", "roberta", "klue_bert"}
 

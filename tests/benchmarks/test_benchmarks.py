@@ -6,7 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_inference.py"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_inference.py"
 
 
 def test_bench_inference_quick_writes_both_inputs(tmp_path, capsys):

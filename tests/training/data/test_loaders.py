@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,17 +23,6 @@ from redheart.training.data.nsmc import SPEC as NSMC_SPEC
 from redheart.training.data.nsmc import movie_split, read_nsmc_table
 
 pytestmark = pytest.mark.data
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    raw = os.environ.get("RH_DATA_DIR")
-    if not raw:
-        pytest.skip("RH_DATA_DIR is not set (CI sets RH_DATA_DIR=../shared/data): real-data tests skipped")
-    p = Path(raw)
-    if not p.is_dir():
-        pytest.skip(f"RH_DATA_DIR={raw!r} is not an existing folder: real-data tests skipped")
-    return p
 
 
 def _arr(ds, field):

@@ -12,7 +12,6 @@ import pytest
 from transformers import pipeline
 
 import redheart  # noqa: F401
-from redheart.encoders.testing import build_tiny_system
 from redheart.modeling_redheart.remote_code import ENTRY_MODULES, flatten_sources
 
 # Run in a fresh interpreter whose import system refuses `redheart` (as on a machine without the library).
@@ -49,8 +48,8 @@ SCRIPT = NO_REDHEART + textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory):
-    return build_tiny_system(tmp_path_factory.mktemp("remote"), max_length=48)
+def system(tiny_system):
+    return tiny_system
 
 
 def _run_without_redheart(script: str, *args: str, cwd) -> subprocess.CompletedProcess:

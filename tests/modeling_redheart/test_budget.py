@@ -8,11 +8,22 @@ from redheart.configuration_redheart import RedHeartConfig
 from redheart.modeling_redheart.budget import base_encoder_parameters, parameter_breakdown
 
 SPEC_M = {
-    ("backbone", "total"): 50, ("heads", "total"): 80, ("analyzers", "total"): 170, ("auxiliary", "total"): 30,
-    ("heads", "emotion"): 22, ("heads", "bentham"): 20, ("heads", "regret"): 22, ("heads", "surd"): 16,
-    ("analyzers", "emotion"): 50, ("analyzers", "bentham"): 45, ("analyzers", "regret"): 50, ("analyzers", "surd"): 25,
-    ("auxiliary", "dsp"): 10, ("auxiliary", "kalman"): 5, ("auxiliary", "utility"): 15,
-}  # fmt: skip
+    ("backbone", "total"): 50,
+    ("heads", "total"): 80,
+    ("analyzers", "total"): 170,
+    ("auxiliary", "total"): 30,
+    ("heads", "emotion"): 22,
+    ("heads", "bentham"): 20,
+    ("heads", "regret"): 22,
+    ("heads", "surd"): 16,
+    ("analyzers", "emotion"): 50,
+    ("analyzers", "bentham"): 45,
+    ("analyzers", "regret"): 50,
+    ("analyzers", "surd"): 25,
+    ("auxiliary", "dsp"): 10,
+    ("auxiliary", "kalman"): 5,
+    ("auxiliary", "utility"): 15,
+}
 
 
 @pytest.fixture(scope="module")

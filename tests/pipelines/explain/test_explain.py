@@ -9,7 +9,6 @@ the last tests, through the real tiny pipeline.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 
@@ -207,21 +206,6 @@ def test_bad_inputs():
 
 
 # --- the real pipeline ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_pipeline(tmp_path_factory):
-    """``pipeline("ethics-emotion")`` on a saved tiny-preset model with tiny local encoders (random weights)."""
-    if importlib.util.find_spec("redheart.pipelines.ethics_emotion") is None:
-        pytest.skip("the ethics-emotion pipeline (redheart.pipelines.ethics_emotion) does not exist yet")
-    from transformers import pipeline
-
-    import redheart  # noqa: F401  (registers the task)
-    from redheart.encoders.testing import build_tiny_system
-
-    return pipeline(
-        "ethics-emotion", model=str(build_tiny_system(tmp_path_factory.mktemp("tiny"), max_length=48))
-    )
 
 
 @pytest.mark.parametrize("text", ["친구와의 약속을 어기고 야근을 했지만 후회는 없다.", TEXT])

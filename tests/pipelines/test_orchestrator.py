@@ -16,8 +16,14 @@ from redheart.pipelines.orchestrator import auto_encoder_workers
 
 KO = "친구와의 약속을 어기고 야근을 했다."
 EN = "I broke my promise to a friend and worked late."
-TEXTS = [EN, "I lied to my parents.", "The movie was great!", "I returned the wallet I found.",
-         "I am not sure the decision was right.", "My brother helped me."]  # fmt: skip
+TEXTS = [
+    EN,
+    "I lied to my parents.",
+    "The movie was great!",
+    "I returned the wallet I found.",
+    "I am not sure the decision was right.",
+    "My brother helped me.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +95,13 @@ def test_bad_request_fails_alone(system, reference):
     async def main():
         async with _orchestrator(system, max_wait_ms=200, call_options={"max_chunks": 1}) as orch:
             return await asyncio.gather(
-                orch.process(text=EN), orch.process(text=long_text), orch.process(text=""),
-                orch.process(text=None), orch.process(text=KO), return_exceptions=True,
-            )  # fmt: skip
+                orch.process(text=EN),
+                orch.process(text=long_text),
+                orch.process(text=""),
+                orch.process(text=None),
+                orch.process(text=KO),
+                return_exceptions=True,
+            )
 
     ok, too_long, empty, missing, ok_ko = asyncio.run(main())
     assert isinstance(too_long, InputError) and "max_chunks=1" in str(too_long)
@@ -134,8 +144,11 @@ def test_audio_reaches_the_dsp_encoder(system, reference):
             with_audio = await orch.process(text=EN, audio=voice, sampling_rate=rate)
             as_tuple = await orch.process(text=EN, audio=(voice, rate))
             errors = []
-            for kwargs in ({"audio": voice}, {"audio": np.stack([voice, voice]), "sampling_rate": rate},
-                           {"audio": voice[:100], "sampling_rate": rate}):  # fmt: skip
+            for kwargs in (
+                {"audio": voice},
+                {"audio": np.stack([voice, voice]), "sampling_rate": rate},
+                {"audio": voice[:100], "sampling_rate": rate},
+            ):
                 try:
                     await orch.process(text=EN, **kwargs)
                 except InputError as err:

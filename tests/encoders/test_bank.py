@@ -51,8 +51,15 @@ def tiny_folders(tmp_path_factory):
 
 
 def _spec(path, hidden, languages=("*",), **extra):
-    return {"model_name_or_path": str(path), "hidden_size": hidden, "revision": None, "enabled": True,
-            "languages": list(languages), "max_length": 64, **extra}  # fmt: skip
+    return {
+        "model_name_or_path": str(path),
+        "hidden_size": hidden,
+        "revision": None,
+        "enabled": True,
+        "languages": list(languages),
+        "max_length": 64,
+        **extra,
+    }
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -110,8 +117,11 @@ def test_checkpoint_missing_some_weights_is_refused(tiny_folders, tmp_path):
     weights = load_file(folder / "model.safetensors")
     dropped = [k for k in weights if "encoder.layer.0.attention" in k]
     assert dropped
-    save_file({k: v for k, v in weights.items() if k not in dropped}, folder / "model.safetensors",
-              metadata={"format": "pt"})  # fmt: skip
+    save_file(
+        {k: v for k, v in weights.items() if k not in dropped},
+        folder / "model.safetensors",
+        metadata={"format": "pt"},
+    )
     with pytest.raises(EncoderLoadError, match="randomly initialised"):
         load_encoder("a", _spec(folder, 24))
 
@@ -155,8 +165,13 @@ def test_real_minilm_alias_loads_the_packaged_weights():
         expected = reference(**tok(["I kept my promise."], return_tensors="pt")).last_hidden_state
     torch.testing.assert_close(states, expected)
     # Real weights: a paraphrase is closer than an unrelated sentence (mean pooling, cosine).
-    pooled = [s.mean(1)[0] for s in (bank.encode_texts([t])["encoder_hidden_states"]["minilm"] for t in
-              ("I kept my promise.", "I kept my word.", "The stock market fell sharply today."))]  # fmt: skip
+    pooled = [
+        s.mean(1)[0]
+        for s in (
+            bank.encode_texts([t])["encoder_hidden_states"]["minilm"]
+            for t in ("I kept my promise.", "I kept my word.", "The stock market fell sharply today.")
+        )
+    ]
     cos = torch.nn.functional.cosine_similarity
     assert cos(pooled[0], pooled[1], dim=0) > cos(pooled[0], pooled[2], dim=0) + 0.2
 
@@ -217,9 +232,16 @@ def test_normalise_text_rules():
 
 @pytest.mark.parametrize(
     ("text", "language"),
-    [(KO, "ko"), (EN, "en"), ("오늘 iPhone을 샀는데 battery가 금방 닳아", "mixed"), ("😢😢🙏", "other"),
-     ("12345 !!!", "other"), ("Привет, как дела?", "other"), ("오늘 회의는 정말 OK", "ko")],
-)  # fmt: skip
+    [
+        (KO, "ko"),
+        (EN, "en"),
+        ("오늘 iPhone을 샀는데 battery가 금방 닳아", "mixed"),
+        ("😢😢🙏", "other"),
+        ("12345 !!!", "other"),
+        ("Привет, как дела?", "other"),
+        ("오늘 회의는 정말 OK", "ko"),
+    ],
+)
 def test_detect_language(text, language):
     assert detect_language(text).language == language
 
@@ -276,8 +298,10 @@ def test_plan_windows_short_text_and_many_tokens_per_character():
 # --------------------------------------------------------------------------------------------------------
 # local builders
 # --------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("name", "low", "high"), [("kcelectra", 120e6, 130e6), ("roberta", 120e6, 130e6),
-                                                   ("klue_bert", 105e6, 115e6)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "low", "high"),
+    [("kcelectra", 120e6, 130e6), ("roberta", 120e6, 130e6), ("klue_bert", 105e6, 115e6)],
+)
 def test_base_architectures_have_the_real_sizes(name, low, high):
     config = base_encoder_config(name)
     with torch.device("meta"):

