@@ -313,7 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--c-grid", type=float, nargs="+", default=[0.0003, 0.001, 0.003, 0.01, 0.03, 0.1])
     parser.add_argument("--heldout-frac", type=float, default=0.1)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2, help="torch / BLAS threads (default 2: a shared small CPU)")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch / BLAS threads (default 2: a shared small CPU)"
+    )
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--data-dir", default=None, help="default: $RH_DATA_DIR")
     args = parser.parse_args(argv)
