@@ -72,14 +72,19 @@ class EncoderHandle:
     def with_specials(self, content_ids: Sequence[int]) -> list[int]:
         return [*self.prefix_ids, *content_ids, *self.suffix_ids]
 
-    def run(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pad ``rows`` of token ids (special tokens included) and return ``(last_hidden_state, mask)``."""
+    def pad(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(input_ids, attention_mask)`` of ``rows`` of token ids, right-padded with this tokenizer's pad id."""
         length = max(len(row) for row in rows)
         ids = torch.full((len(rows), length), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), length), dtype=torch.long)
         for i, row in enumerate(rows):
             ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
             mask[i, : len(row)] = 1
+        return ids, mask
+
+    def run(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pad ``rows`` of token ids (special tokens included) and return ``(last_hidden_state, mask)``."""
+        ids, mask = self.pad(rows)
         context = torch.inference_mode() if self.frozen else nullcontext()
         with context:
             out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))

@@ -118,11 +118,6 @@ class TokenCollator(Collator):
             rows = [
                 handle.with_specials(t.ids[:budget] if r else []) for t, r in zip(ids, routed, strict=True)
             ]
-            length = max(len(r) for r in rows)
-            input_ids = torch.full((len(rows), length), handle.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(rows), length), dtype=torch.long)
-            for i, row in enumerate(rows):
-                input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-                mask[i, : len(row)] = 1
+            input_ids, mask = handle.pad(rows)
             tokens[name] = {"input_ids": input_ids, "attention_mask": mask, "routed": torch.tensor(routed)}
         return {"encoder_tokens": tokens}
