@@ -1,7 +1,8 @@
-"""`python -m redheart [TEXT ...]`: the main job -- analyse texts with the default Red Heart model.
+"""`python -m redheart [TEXT ...]`: the main job -- analyse texts with Red Heart's shipped default model.
 
-The default model (the `small` preset on multilingual-e5-small) is trained from `RH_DATA_DIR` on first use and
-cached (`python -m redheart.training.default_model`); later runs load it with `from_pretrained`.
+The default is the model folder shipped with the library (`models/red-heart-small-e5`, the task's default in
+`pipeline("ethics-emotion")`): it loads in seconds, with no training. `--model` names another saved folder or Hub
+id, e.g. the quick local model `python -m redheart.training.default_model` trains in about 15 minutes.
 """
 
 from __future__ import annotations
@@ -24,12 +25,17 @@ def summary(text: str, result: dict) -> str:
     top = ", ".join(f"{t['label']} {t['score']:.2f}" for t in a["emotion"]["top"])
     kote = ", ".join(f"{t['label']} {t['score']:.2f}" for t in a["emotion"].get("kote_top", []))
     accept = ", ".join(f"{k} {v:.2f}" for k, v in a["bentham"]["acceptability"].items())
+    decided = a["emotion"].get("predicted")
+    emotions = f"{', '.join(decided) or 'none'} (top: {top})" if decided is not None else top
+    utility = f"utility {a['bentham']['utility']:.2f}"
+    if "utility_percentile" in a["bentham"]:
+        utility += f" (above {100 * a['bentham']['utility_percentile']:.0f}% of ETHICS scenarios)"
     return "\n".join(
         [
             f"> {text}",
-            f"  language {result['metadata']['language']['detected']}; emotions: {top}",
+            f"  language {result['metadata']['language']['detected']}; emotions: {emotions}",
             f"  KOTE: {kote}" if kote else "  KOTE: -",
-            f"  sentiment {a['emotion']['sentiment']:+.2f}; utility {a['bentham']['utility']:.2f}; acceptability: {accept}",
+            f"  sentiment {a['emotion']['sentiment']:+.2f}; {utility}; acceptability: {accept}",
             f"  regret potential {i['regret_potential']:.2f}; ethical score {i['ethical_score']:.2f}; "
             f"confidence {i['confidence']:.2f}",
         ]
@@ -39,18 +45,22 @@ def summary(text: str, result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m redheart", description=__doc__.split("\n")[0])
     parser.add_argument("texts", nargs="*", help="texts to analyse (default: Korean and English examples)")
-    parser.add_argument("--model", help="a saved Red Heart folder or Hub id (default: the default model)")
-    parser.add_argument(
-        "--encoder", choices=("e5", "minilm"), default="e5", help="encoder of the default model"
-    )
+    parser.add_argument("--model", help="a saved Red Heart folder or Hub id (default: the shipped model)")
     parser.add_argument("--json", action="store_true", help="print the full analyses as JSON")
     args = parser.parse_args(argv)
 
     from transformers import pipeline
 
-    from .training.default_model import ensure_default_model
+    from .pipelines.registration import DEFAULT_MODEL_DIR
 
-    model = args.model or str(ensure_default_model(args.encoder))
+    model = args.model or str(DEFAULT_MODEL_DIR)
+    if args.model is None and not (DEFAULT_MODEL_DIR / "config.json").is_file():
+        print(
+            f"error: the shipped default model is missing ({DEFAULT_MODEL_DIR}); reinstall red-heart, or pass "
+            "--model (e.g. the folder printed by `python -m redheart.training.default_model`)",
+            file=sys.stderr,
+        )
+        return 2
     pipe = pipeline("ethics-emotion", model=model)
     texts = args.texts or list(EXAMPLES)
     results = pipe(texts)

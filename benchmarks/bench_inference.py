@@ -15,6 +15,13 @@ load average, because on a shared machine other processes change the numbers.
     python benchmarks/bench_inference.py                  # the full comparison (a few minutes on 2 cores)
     python benchmarks/bench_inference.py --quick          # smoke run on tiny models (seconds)
     python benchmarks/bench_inference.py --dtype float32 --threads 1 --encoder-workers 2
+    python benchmarks/bench_inference.py --image-only      # only the text + image row (add --quick: tiny model)
+
+The text + image row (``--image`` adds it, ``--image-only`` runs only it) sends each short text with a photo
+(scikit-image's astronaut, 512x512, one face; needs the ``vision`` extra and ``fer``): per request the image is
+read, searched for faces, each face classified (and its mirror image), and fused with the text. It reports the
+latency of text-only and text + image requests (alternated), batched throughput of both, and the face step
+alone (read + detect + classify, no text model).
 """
 
 from __future__ import annotations
@@ -189,6 +196,62 @@ def throughput(full, extractors, texts: list[str], batch_size: int, rounds: int)
     }
 
 
+def image_numbers(full, picture, texts: list[str], batch_size: int, rounds: int) -> dict[str, float]:
+    """Text-only vs text + image per request and batched, and the face step alone (module doc)."""
+    full(texts[0], image=picture)  # warm-up: loads (converting once) the face model
+    text_t, image_t, face_t = [], [], []
+    for i, text in enumerate(texts):
+        order = [("text", lambda t=text: full(t)), ("image", lambda t=text: full(t, image=picture))]
+        for name, fn in order if i % 2 == 0 else order[::-1]:
+            start = time.perf_counter()
+            fn()
+            (text_t if name == "text" else image_t).append(time.perf_counter() - start)
+        start = time.perf_counter()
+        full.face_analyzer.read(picture)
+        face_t.append(time.perf_counter() - start)
+    best_text = best_image = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        full(texts, batch_size=batch_size)
+        best_text = min(best_text, time.perf_counter() - start)
+        start = time.perf_counter()
+        full(texts, image=[picture] * len(texts), batch_size=batch_size)
+        best_image = min(best_image, time.perf_counter() - start)
+    return {
+        "text_p50_ms": 1000 * quantile(sorted(text_t), 0.5),
+        "image_p50_ms": 1000 * quantile(sorted(image_t), 0.5),
+        "text_p95_ms": 1000 * quantile(sorted(text_t), 0.95),
+        "image_p95_ms": 1000 * quantile(sorted(image_t), 0.95),
+        "face_step_p50_ms": 1000 * quantile(sorted(face_t), 0.5),
+        "text_texts_per_s": len(texts) / best_text,
+        "image_texts_per_s": len(texts) / best_image,
+    }
+
+
+def print_image_rows(stats: dict[str, float], batch_size: int) -> None:
+    header = ("text + image (512x512, 1 face)", "metric", "text only", "text + image", "added")
+    widths = (30, 30, 10, 13, 10)
+    print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("-|-".join("-" * w for w in widths))
+    per_text = (1000 / stats["text_texts_per_s"], 1000 / stats["image_texts_per_s"])
+    for metric, text, image in (
+        ("latency p50 (ms)", stats["text_p50_ms"], stats["image_p50_ms"]),
+        ("latency p95 (ms)", stats["text_p95_ms"], stats["image_p95_ms"]),
+        (f"batch {batch_size}: ms per request", *per_text),
+    ):
+        cells = ("", metric, f"{text:.1f}", f"{image:.1f}", f"{image - text:+.1f}")
+        print(" | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
+    print(f"face step alone (read + detect + classify, p50): {stats['face_step_p50_ms']:.1f} ms")
+
+
+def _picture():
+    try:
+        from skimage import data
+    except ImportError as err:
+        raise SystemExit(f"the text + image row needs scikit-image (the vision extra): {err}") from err
+    return data.astronaut()
+
+
 def ablation(
     unpooled: Path, pooled: Path, extractors, texts: list[str], batch_size: int, workers: int
 ) -> list[tuple]:
@@ -262,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         help="override the 330m preset's backbone.token_pool_stride (1 = no token pooling)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
+    parser.add_argument("--image", action="store_true", help="also measure the text + image row")
+    parser.add_argument("--image-only", action="store_true", help="measure only the text + image row")
     parser.add_argument(
         "--ablation",
         action="store_true",
@@ -284,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     dtype = "auto" if args.dtype == "auto" else getattr(torch, args.dtype)
     full = pipeline("ethics-emotion", model=str(model_dir), dtype=dtype, encoder_workers=workers)
+    if args.image_only:
+        return image_only(args, full, runs, through_n, started)
     extractors = [pipeline("feature-extraction", model=str(folder)) for folder in folders.values()]
     params = {
         "model": sum(p.numel() for p in full.model.parameters()),
@@ -399,6 +466,13 @@ def main(argv: list[str] | None = None) -> int:
             numbers["ablation"][label] = [
                 {"step": a, "texts_per_s": b, "cpu_ms_per_text": c} for a, b, c in steps
             ]
+    if args.image:
+        texts = mixed_texts(full, 48, runs, offset=0)[:runs]
+        numbers["image"] = image_numbers(
+            full, _picture(), texts, args.batch_size, rounds=1 if args.quick else 2
+        )
+        print()
+        print_image_rows(numbers["image"], args.batch_size)
     print("\nratio: latency and CPU time = naive / full (>1: full system better); throughput = full / naive.")
     print(
         "CPU time = process CPU seconds of all threads, the measure least disturbed by other load on the machine."
@@ -416,6 +490,33 @@ def main(argv: list[str] | None = None) -> int:
             "quick": args.quick,
         }
         args.json.write_text(json.dumps({"meta": meta, "results": numbers}, indent=2))
+    return 0
+
+
+def image_only(args, full, runs: int, count: int, started: float) -> int:
+    """``--image-only``: the text + image row alone, with the machine line."""
+    texts = mixed_texts(full, 48, max(runs, count), offset=0)
+    stats = image_numbers(full, _picture(), texts, args.batch_size, rounds=1 if args.quick else 2)
+    print()
+    print(
+        f"machine: {cpu_model()} | {os.cpu_count()} cores | torch {torch.__version__} | torch threads "
+        f"{torch.get_num_threads()} | load average (1/5/15 min) {load_average()}"
+    )
+    system = "tiny preset + 2 tiny encoders (--quick)" if args.quick else "330m preset + 3 base-size encoders"
+    print(
+        f"full system: {system}, dtype {full.model.dtype}; {len(texts)} short texts, half English, half Korean"
+    )
+    print()
+    print_image_rows(stats, args.batch_size)
+    print(f"wall time {time.perf_counter() - started:.0f} s; command: python {' '.join(sys.argv)}")
+    if args.json:
+        meta = {
+            "cpu": cpu_model(),
+            "cores": os.cpu_count(),
+            "threads": torch.get_num_threads(),
+            "quick": args.quick,
+        }
+        args.json.write_text(json.dumps({"meta": meta, "results": {"image": stats}}, indent=2))
     return 0
 
 

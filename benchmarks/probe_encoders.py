@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from redheart.cache import cache_dir
+
 LANGS = ("en", "ko")
 ENCODERS = ("e5", "minilm")
 E5_KIND = "query"  # e5 prefix convention used here: "query: " + text
@@ -301,8 +303,7 @@ def run_probe(
 # main
 # ----------------------------------------------------------------------------------------------------------
 def default_cache_dir() -> Path:
-    root = os.environ.get("RH_CACHE_DIR")
-    return (Path(root).expanduser() / "probe") if root else Path.home() / ".cache" / "redheart" / "probe"
+    return cache_dir("probe")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,7 +25,16 @@ from .presets import PRODUCTION_ENCODERS, preset_kwargs
 from .tasks import MODEL_TASKS, TASK_LOSSES
 
 #: Keys an encoder entry of ``RedHeartConfig.encoders`` may have.
-ENCODER_KEYS = ("model_name_or_path", "hidden_size", "revision", "enabled", "languages", "max_length")
+ENCODER_KEYS = (
+    "model_name_or_path",
+    "hidden_size",
+    "revision",
+    "enabled",
+    "languages",
+    "max_length",
+    "adapter",
+    "sha256",
+)
 #: Languages the pipeline's router knows; ``"*"`` means "any language".
 KNOWN_LANGUAGES = ("en", "ko", "*")
 
@@ -278,6 +287,52 @@ class RedHeartAuxiliaryConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
 
 
+def _is_sha256(value: str) -> bool:
+    return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _check_thresholds(label_spaces: dict[str, list[str]], thresholds: Any) -> dict[str, list[float]]:
+    """`decision_thresholds`: one threshold in (0, 1) per label of each named label space."""
+    if not isinstance(thresholds, dict):
+        raise ValueError(
+            f"RedHeartConfig.decision_thresholds must be a dict, got {type(thresholds).__name__}"
+        )
+    out = {}
+    for task, values in thresholds.items():
+        if task not in label_spaces:
+            raise ValueError(
+                f"RedHeartConfig.decision_thresholds has unknown label space {task!r}; known: {sorted(label_spaces)}"
+            )
+        labels = label_spaces[task]
+        if not isinstance(values, (list, tuple)) or len(values) != len(labels):
+            size = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
+            raise ValueError(
+                f"RedHeartConfig.decision_thresholds[{task!r}] must hold one threshold per label ({len(labels)}), "
+                f"got {size}"
+            )
+        bad = [
+            labels[i] for i, v in enumerate(values) if not isinstance(v, (int, float)) or not 0.0 < v < 1.0
+        ]
+        if bad:
+            raise ValueError(
+                f"RedHeartConfig.decision_thresholds[{task!r}] must lie in (0, 1); bad for labels {bad[:5]}"
+            )
+        out[task] = [float(v) for v in values]
+    return out
+
+
+def _check_reference(values: Any) -> list[float]:
+    """`utility_reference`: a non-decreasing list of at least 2 finite utilities (quantiles)."""
+    ok = isinstance(values, (list, tuple)) and len(values) >= 2
+    ok = ok and all(isinstance(v, (int, float)) and v == v and abs(v) != float("inf") for v in values)
+    if not ok or any(b < a for a, b in zip(values, values[1:], strict=False)):
+        raise ValueError(
+            "RedHeartConfig.utility_reference must be a non-decreasing list of at least 2 finite numbers "
+            "(quantiles of the utility over the reference scenarios)"
+        )
+    return [float(v) for v in values]
+
+
 def normalise_encoder(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Validate one `encoders` entry and fill its defaults; raise `ValueError` naming the entry and key."""
     if not isinstance(spec, dict):
@@ -288,6 +343,13 @@ def normalise_encoder(name: str, spec: dict[str, Any]) -> dict[str, Any]:
             f"RedHeartConfig.encoders[{name!r}] has unknown keys {unknown}; allowed: {list(ENCODER_KEYS)}"
         )
     out = {"revision": None, "enabled": True, "languages": ["*"], "max_length": 512, **spec}
+    for key in ("adapter", "sha256"):
+        if out.get(key) is not None and (not isinstance(out[key], str) or not out[key]):
+            raise ValueError(f"RedHeartConfig.encoders[{name!r}].{key} must be a non-empty string or absent")
+    if out.get("sha256") is not None and not _is_sha256(out["sha256"]):
+        raise ValueError(
+            f"RedHeartConfig.encoders[{name!r}].sha256 must be 64 hex digits, got {out['sha256']!r}"
+        )
     if not isinstance(out.get("model_name_or_path"), str) or not out["model_name_or_path"]:
         raise ValueError(f"RedHeartConfig.encoders[{name!r}].model_name_or_path must be a non-empty string")
     hidden = out.get("hidden_size")
@@ -318,7 +380,10 @@ class RedHeartConfig(PreTrainedConfig):
     auxiliary (`RedHeartAuxiliaryConfig` or `dict`): DSP encoder, Kalman fusion, utility module.
     encoders (`dict[str, dict]`): external encoders by name. Each entry: `model_name_or_path` (Hub id or local
         folder of any `AutoModel`), `hidden_size`, `revision` (optional), `enabled` (default True), `languages`
-        (subset of `en`, `ko`, `*`: which texts the pipeline routes to it), `max_length` (tokens per window).
+        (subset of `en`, `ko`, `*`: which texts the pipeline routes to it), `max_length` (tokens per window),
+        `adapter` (optional: a LoRA adapter folder in peft's format, merged into the encoder at load; a relative
+        path is taken from the model's folder), `sha256` (optional: the SHA-256 of the base checkpoint's weights,
+        checked at load so that an adapter never runs on another base).
     use_heads / use_analyzers / use_auxiliary (`bool`): switch parts off; outputs then come from the parts that
         are on, and the output says which parts produced them. At least one of heads/analyzers must be on.
     emotion_labels (`list[str]`): the 28 GoEmotions labels (order of the emotion logits).
@@ -334,6 +399,12 @@ class RedHeartConfig(PreTrainedConfig):
     trained_tasks (`list[str]`): the outputs training has supervised (set by `training/train.py`); every other
         output is reported as untrained in the output metadata and model card.
     initializer_range (`float`, defaults to 0.02): std of the normal initialiser.
+    decision_thresholds (`dict[str, list[float]]`, optional): per-label decision thresholds in (0, 1) for the
+        `emotion` (one per `emotion_labels`) and `kote` (one per `kote_labels`) label spaces, chosen on held-out
+        data by training; the pipeline's predicted label sets use them. Absent: no predicted sets.
+    utility_reference (`list[float]`, optional): non-decreasing quantiles of the model's utility over reference
+        scenarios (ETHICS utilitarianism); the pipeline reports a utility's percentile among them. Absent: no
+        percentile.
     """
 
     model_type = "redheart"
@@ -375,6 +446,8 @@ class RedHeartConfig(PreTrainedConfig):
     )
     trained_tasks: list[str] = field(default_factory=list)
     initializer_range: float = 0.02
+    decision_thresholds: dict[str, list[float]] | None = None
+    utility_reference: list[float] | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)  # builds the sub-configs first so they can be checked below
@@ -407,6 +480,11 @@ class RedHeartConfig(PreTrainedConfig):
             )
         if self.focal_gamma < 0 or self.huber_delta <= 0:
             raise ValueError("RedHeartConfig.focal_gamma must be >= 0 and huber_delta > 0")
+        if self.decision_thresholds is not None:
+            spaces = {"emotion": list(self.emotion_labels), "kote": list(self.kote_labels)}
+            self.decision_thresholds = _check_thresholds(spaces, self.decision_thresholds)
+        if self.utility_reference is not None:
+            self.utility_reference = _check_reference(self.utility_reference)
 
     @property
     def custom_pipelines(self) -> dict:

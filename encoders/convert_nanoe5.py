@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..cache import cache_dir
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -728,9 +730,7 @@ def import_e5(
 # ----------------------------------------------------------------------------------------------------------
 def default_e5_dir() -> Path:
     """``$RH_CACHE_DIR/e5-small`` if set, else ``~/.cache/redheart/e5-small``."""
-    root = os.environ.get("RH_CACHE_DIR")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "redheart"
-    return base / "e5-small"
+    return cache_dir("e5-small")
 
 
 def ensure_e5(path: str | os.PathLike[str] | None = None, *, progress: bool = True) -> Path:

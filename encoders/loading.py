@@ -4,7 +4,9 @@
 ``AutoModel`` and its own ``AutoTokenizer``; the encoder is frozen (eval mode, no gradients) by default and
 placed with ``device``, ``dtype`` (``"auto"`` keeps the checkpoint's) or ``device_map``. A checkpoint that
 cannot be read, that lacks weights of the architecture (other than the unused pooler), or whose hidden size
-differs from its config entry is an error naming the encoder and the path.
+differs from its config entry is an error naming the encoder and the path. An entry's `sha256` pins the base
+checkpoint and its `adapter` (a LoRA adapter folder) is merged into it (:mod:`.adapters`); the resolved revision
+then names the adapter too, so features of the adapted encoder are never mistaken for the base's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from .adapters import check_base, merge_adapter, weights_sha256
 from .errors import EncoderConfigError, EncoderLoadError
 from .handle import EncoderHandle
 from .sources import local_fingerprint, resolve_source
@@ -83,6 +86,10 @@ def load_encoder(
             f"{type(model).__name__} (missing {sorted(missing)[:5]}, mismatched {mismatched[:5]}); refusing to "
             "run an encoder with randomly initialised weights"
         )
+    if spec.get("sha256"):
+        check_base(name, source, spec["sha256"])
+    if spec.get("adapter"):
+        merge_adapter(name, model, spec["adapter"])
     hidden = getattr(model.config, "hidden_size", None)
     if hidden != spec["hidden_size"]:
         raise EncoderConfigError(
@@ -116,6 +123,8 @@ def load_encoder(
         resolved = revision or local_fingerprint(source)
     else:
         resolved = getattr(model.config, "_commit_hash", None) or revision
+    if spec.get("adapter"):
+        resolved = f"{resolved}+adapter-{weights_sha256(spec['adapter'])[:12]}"
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     return EncoderHandle(
         name=name,

@@ -34,6 +34,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedTokenizerFast
 
+from ..cache import cache_dir
 from ..configuration_redheart.presets import BASE_ENCODER_SHAPES, PRODUCTION_ENCODERS, preset_kwargs
 
 MARKER = "redheart_local_encoder.json"
@@ -74,8 +75,7 @@ SAMPLE_SENTENCES: tuple[str, ...] = (
 
 def default_cache_dir() -> Path:
     """``$RH_CACHE_DIR/local-encoders`` if set, else ``~/.cache/redheart/local-encoders``."""
-    root = os.environ.get("RH_CACHE_DIR")
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "redheart") / "local-encoders"
+    return cache_dir("local-encoders")
 
 
 def read_tsv_column(path: Path, column: int, limit: int) -> Iterator[str]:

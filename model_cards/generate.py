@@ -227,9 +227,12 @@ def render(results: dict[str, Any], model_dir: str | Path) -> str:
     thr = results.get("thresholds", {})
     src = results.get("threshold_source", {})
     threshold_text = (
-        "Decision thresholds (one global threshold per label space, chosen on a validation part held "
-        "out of the training data, never on the reported sets): "
-        + "; ".join(f"{k} {v:.2f} ({src.get(k, '')})" for k, v in thr.items())
+        "Decision thresholds (one per label, chosen on a validation part held out of the training data, never "
+        "on the reported sets): "
+        + "; ".join(
+            f"{k} {min(v):.2f}-{max(v):.2f}, mean {sum(v) / len(v):.2f} ({src.get(k, '')})"
+            for k, v in ((k, v if isinstance(v, list) else [v]) for k, v in thr.items())
+        )
     )
     cal = results["metrics"].get("confidence_calibration")
     calibration_text = (

@@ -58,6 +58,19 @@ class RedHeartPreTrainedModel(PreTrainedModel):
         "TaskAttentionPooling",
     ]
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, with a corrupt or truncated weights file named in the error."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except Exception as err:
+            if type(err).__name__ != "SafetensorError":
+                raise
+            raise OSError(
+                f"{pretrained_model_name_or_path}: a safetensors weights file (model.safetensors) is corrupt or "
+                f"truncated ({err}); re-download or re-save the model"
+            ) from err
+
     def save_pretrained(self, save_directory, *args, **kwargs) -> None:
         """Save weights and config as usual, plus Red Heart's own code for the `trust_remote_code` route.
 

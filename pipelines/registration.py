@@ -19,16 +19,26 @@ transformers prefers the registered classes even when ``trust_remote_code=True``
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from transformers import AutoModel
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .ethics_emotion import TASK, EthicsEmotionPipeline
 
+#: The shipped default model (a Hub-style folder in the package): ``pipeline("ethics-emotion")`` with no
+#: ``model=`` loads it, as transformers has a default model per task. ``training/release.py`` writes it.
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "red-heart-small-e5"
+
 
 def register_pipeline() -> None:
-    """Register ``ethics-emotion`` with transformers (idempotent)."""
+    """Register ``ethics-emotion`` with transformers, the shipped folder as its default model (idempotent)."""
     current = PIPELINE_REGISTRY.supported_tasks.get(TASK)
     if current is None or current["impl"] is not EthicsEmotionPipeline:
         PIPELINE_REGISTRY.register_pipeline(
-            TASK, pipeline_class=EthicsEmotionPipeline, pt_model=AutoModel, type="text"
+            TASK,
+            pipeline_class=EthicsEmotionPipeline,
+            pt_model=AutoModel,
+            default={"model": (str(DEFAULT_MODEL_DIR), None)},
+            type="text",
         )

@@ -22,7 +22,14 @@ Formulas (all inputs are ``RedHeartModel`` outputs; see docs/DESIGN.md "What eac
 
 Grounding: each output path is ``trained`` (its task is in ``config.trained_tasks``), ``untrained`` (it is
 not: the number comes from unsupervised weights), ``latent`` (no supervision exists for it by design:
-``bentham.elements`` and ``bentham.weights``) or ``unavailable`` (the part that produces it is off).
+``bentham.elements`` and ``bentham.weights``) or ``unavailable`` (the part that produces it is off). When audio
+or biosignals reach the model (``"dsp"`` in ``metadata.parts``), every output the DSP encoder feeds
+(``DSP_DEPENDENT``: the emotion analyzer's outputs and the confidence, which reads its summary) is
+``untrained``: no training data set has audio or biosignals, so the DSP encoder's weights are never supervised.
+
+Images: ``pipelines/image/`` adds the faces (``analysis.emotion.face``, status ``pretrained``) and fuses them
+into ``emotion.core`` and ``integrated`` by the rule written out in ``pipelines/image/fusion.py``; a text-only
+result is exactly what this module builds.
 """
 
 from __future__ import annotations
@@ -61,12 +68,15 @@ GROUNDING_TASKS: dict[str, str | None] = {
     "analysis.emotion.core": "emotion",
     "analysis.emotion.kote": "kote",
     "analysis.emotion.kote_top": "kote",
+    "analysis.emotion.predicted": "emotion",
+    "analysis.emotion.kote_predicted": "kote",
     "analysis.emotion.cultural": "kote",
     "analysis.emotion.sentiment": "sentiment",
     "analysis.bentham.elements": None,
     "analysis.bentham.weights": None,
     "analysis.bentham.utility": "utility",
     "analysis.bentham.utility_std": "utility",
+    "analysis.bentham.utility_percentile": "utility",
     "analysis.bentham.acceptability": "acceptability",
     "analysis.regret.potential": "regret",
     "analysis.regret.model_potential": "regret",
@@ -79,6 +89,25 @@ GROUNDING_TASKS: dict[str, str | None] = {
     "integrated.causal_clarity": "surd",
     "integrated.confidence": "confidence",
 }
+
+
+#: Outputs that depend on the DSP encoder when audio or biosignals are given (see the module doc).
+DSP_DEPENDENT = (
+    "analysis.emotion.labels",
+    "analysis.emotion.top",
+    "analysis.emotion.core",
+    "analysis.emotion.kote",
+    "analysis.emotion.kote_top",
+    "analysis.emotion.predicted",
+    "analysis.emotion.kote_predicted",
+    "analysis.emotion.cultural",
+    "analysis.emotion.sentiment",
+    "integrated.overall_sentiment",
+    "integrated.confidence",
+)
+DSP_UNTRAINED = (
+    "reads audio/biosignal features through the DSP encoder, which no training data set supervises"
+)
 
 
 def aggregate_windows(
@@ -176,6 +205,28 @@ def regret_section(
     return section, "utility"
 
 
+def predicted_labels(scores: dict[str, float], thresholds: list[float]) -> list[str]:
+    """The decided label set: every label at or above its own threshold, highest score first."""
+    chosen = [(s, label) for (label, s), t in zip(scores.items(), thresholds, strict=True) if s >= t]
+    return [label for _, label in sorted(chosen, key=lambda item: -item[0])]
+
+
+def utility_percentile(utility: float, reference: list[float]) -> float:
+    """Share of the reference scenarios with lower utility: `reference` holds K+1 quantiles at levels k/K,
+    linearly interpolated, clamped to [0, 1]."""
+    levels = [k / (len(reference) - 1) for k in range(len(reference))]
+    if utility <= reference[0]:
+        return 0.0
+    if utility >= reference[-1]:
+        return 1.0
+    for k in range(1, len(reference)):
+        low, high = reference[k - 1], reference[k]
+        if utility <= high:
+            frac = 0.0 if high == low else (utility - low) / (high - low)
+            return levels[k - 1] + frac * (levels[k] - levels[k - 1])
+    return 1.0
+
+
 def grounding(trained_tasks: list[str], regret_task: str, available: dict[str, bool]) -> dict[str, dict]:
     """Status of every output path (trained / untrained / latent / unavailable) and its task."""
     out = {}
@@ -242,8 +293,27 @@ def build_result(
         "causal_clarity": 1.0 - shares["leak"],
         "confidence": confidence,
     }
+    thresholds = getattr(config, "decision_thresholds", None) or {}
+    if "emotion" in thresholds:
+        analysis["emotion"]["predicted"] = predicted_labels(labels, thresholds["emotion"])
+    if "kote" in thresholds:
+        analysis["emotion"]["kote_predicted"] = predicted_labels(kote, thresholds["kote"])
+    reference = getattr(config, "utility_reference", None)
+    if reference:
+        percentile = utility_percentile(analysis["bentham"]["utility"], reference)
+        analysis["bentham"]["utility_percentile"] = percentile
     trained = list(getattr(config, "trained_tasks", []) or [])
-    status = grounding(trained, regret_task, {"integrated.confidence": confidence is not None})
+    available = {
+        "integrated.confidence": confidence is not None,
+        "analysis.emotion.predicted": "emotion" in thresholds,
+        "analysis.emotion.kote_predicted": "kote" in thresholds,
+        "analysis.bentham.utility_percentile": bool(reference),
+    }
+    status = grounding(trained, regret_task, available)
+    if "dsp" in metadata.get("parts", ()):
+        for path in DSP_DEPENDENT:
+            if path in status and status[path]["status"] == "trained":
+                status[path] = {**status[path], "status": "untrained", "source": DSP_UNTRAINED}
     meta = dict(metadata)
     meta["grounding"] = status
     meta["untrained"] = sorted(p for p, s in status.items() if s["status"] == "untrained")

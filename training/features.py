@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..cache import cache_dir
+
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
@@ -41,9 +43,7 @@ def default_cache_root(explicit: str | os.PathLike | None = None) -> Path:
     """``explicit``, else ``$RH_CACHE_DIR/features``, else ``~/.cache/redheart/features``."""
     if explicit:
         return Path(explicit).expanduser()
-    env = os.environ.get("RH_CACHE_DIR")
-    base = Path(env).expanduser() if env else Path.home() / ".cache" / "redheart"
-    return base / "features"
+    return cache_dir("features")
 
 
 def text_key(text: str) -> str:
@@ -53,7 +53,7 @@ def text_key(text: str) -> str:
 def encoder_cache_key(spec: dict[str, Any], revision: str | None, max_length: int, dtype: str) -> str:
     payload = {
         "model_name_or_path": spec["model_name_or_path"],
-        "revision": spec.get("revision") or revision,
+        "revision": revision,
         "max_length": int(max_length),
         "dtype": dtype,
         "format": FORMAT_VERSION,
@@ -66,17 +66,23 @@ def _slug(name: str) -> str:
 
 
 def resolve_encoder_revision(spec: dict[str, Any]) -> str | None:
-    """The revision the cache is keyed by, without loading the model (alias version / folder fingerprint)."""
+    """The revision the cache is keyed by, without loading the model (alias version / folder fingerprint), with the
+    adapter's checksum when the entry has one (as :func:`~redheart.encoders.load_encoder` reports it)."""
     from ..encoders import ALIAS_PREFIX, local_fingerprint, resolve_source
+    from ..encoders.adapters import weights_sha256
 
-    if spec.get("revision"):
-        return spec["revision"]
     name = spec["model_name_or_path"]
-    if name.startswith(ALIAS_PREFIX):
-        return resolve_source(name)[1]
-    if Path(name).is_dir():
-        return local_fingerprint(name)
-    return None
+    if spec.get("revision"):
+        revision = spec["revision"]
+    elif name.startswith(ALIAS_PREFIX):
+        revision = resolve_source(name)[1]
+    elif Path(name).is_dir():
+        revision = local_fingerprint(name)
+    else:
+        revision = None
+    if spec.get("adapter"):
+        revision = f"{revision}+adapter-{weights_sha256(spec['adapter'])[:12]}"
+    return revision
 
 
 class FeatureStore:
@@ -293,11 +299,13 @@ def build_stores(
 
     ``cfg`` is the :class:`~.config.TrainConfig` (its ``features`` section); ``accelerator`` None = one process.
     """
+    from ..encoders.adapters import resolve_adapters
     from .collate import routes
 
     stores = {}
     routing = routes(model_config.encoders)
-    for name, spec in model_config.encoders.items():
+    specs = resolve_adapters(model_config.encoders, getattr(model_config, "name_or_path", None))
+    for name, spec in specs.items():
         if not spec["enabled"]:
             continue
         store = FeatureStore(

@@ -7,14 +7,15 @@ the Red Heart model train. Texts are tokenised as for the feature cache (no pref
 ``max_length`` minus the special tokens). A text not routed to an encoder still passes through it as a bare
 special-token row (no empty rows, which some attention kernels turn into NaN) and is masked out for the fusion.
 
-Saving: checkpoints keep the adapters (``lora/<encoder>/``); a saved model (best/final) also gets each encoder
-with its adapter merged (``encoders/<name>/``, a plain Hugging Face folder), and its config's encoder entry
-points there, so the pipeline loads the adapted encoder without knowing about LoRA.
+Saving: checkpoints keep the adapters (``lora/<encoder>/``); a saved model (best/final) also gets each encoder's
+adapter in peft's format (``encoders/<name>/``, a few MB), and its config's encoder entry names it
+(``adapter: "encoders/<name>"``, relative to the model folder) with the SHA-256 of the base weights
+(``sha256``). The base stays where it is (an alias such as ``redheart:e5-small``); at load the encoder bank
+checks the base against the checksum and merges the adapter (``redheart.encoders.adapters``).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -66,28 +67,27 @@ class LoraRedHeart(nn.Module):
             )
         return self.redheart(encoder_hidden_states=states, encoder_attention_mask=masks, **kwargs)
 
-    def save_merged(self, folder: Path) -> dict[str, str]:
-        """Write every encoder with its adapter merged into ``folder/encoders/<name>``; return name -> path."""
+    def save_adapters(self, folder: Path) -> dict[str, dict[str, str]]:
+        """Write every encoder's adapter to ``folder/encoders/<name>``; return name -> its config-entry keys."""
+        from ..encoders.adapters import weights_sha256
+
         out = {}
         for name, module in self.encoders.items():
-            merged = copy.deepcopy(module).merge_and_unload()
-            target = Path(folder) / "encoders" / name
-            merged.save_pretrained(target)
-            self.handles[name].tokenizer.save_pretrained(target)
-            out[name] = str(target.resolve())
+            relative = f"encoders/{name}"
+            module.save_pretrained(Path(folder) / relative)
+            out[name] = {"adapter": relative, "sha256": weights_sha256(self.handles[name].source)}
         return out
 
 
 def save_hook(wrapper: LoraRedHeart):
-    """A Trainer save hook: merged encoders next to the model, and the config's encoder entries pointing there."""
+    """A Trainer save hook: adapters next to the model, and the config's encoder entries naming them."""
 
     def hook(folder: Path, model) -> None:
-        paths = wrapper.save_merged(folder)
+        entries = wrapper.save_adapters(folder)
         config_path = Path(folder) / "config.json"
         config = json.loads(config_path.read_text(encoding="utf-8"))
-        for name, path in paths.items():
-            config["encoders"][name]["model_name_or_path"] = path
-            config["encoders"][name]["revision"] = None
+        for name, keys in entries.items():
+            config["encoders"][name].update(keys)
         config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
     return hook

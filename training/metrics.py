@@ -8,6 +8,8 @@ functions compute the same numbers without a network.
   predicted positive counts 0, scikit-learn's ``zero_division=0``) and micro-F1 (from pooled counts);
 * :func:`choose_threshold` -- the one global decision threshold, from a grid, that maximises macro-F1 on a
   validation part (ties: the lowest);
+* :func:`choose_label_thresholds` -- one threshold per label, each maximising that label's F1 on a validation
+  part; labels with fewer than ``min_positives`` gold positives there keep the global threshold;
 * :func:`pairwise_accuracy` -- share of pairs whose first item scores strictly higher;
 * :func:`binary_accuracy`;
 * :func:`expected_calibration_error` -- equal-width bins over [0, 1]: sum_b (n_b / N) |accuracy_b - confidence_b|.
@@ -48,6 +50,23 @@ def choose_threshold(probs, y_true, grid=THRESHOLD_GRID) -> tuple[float, float]:
         if f > best_f + 1e-12:
             best_t, best_f = float(t), f
     return best_t, best_f
+
+
+def choose_label_thresholds(probs, y_true, grid=THRESHOLD_GRID, min_positives: int = 5) -> list[float]:
+    """Per label, the grid value maximising that label's F1 of ``probs >= t`` (ties: the lowest); labels with
+    fewer than ``min_positives`` gold positives keep the global :func:`choose_threshold` value."""
+    probs, t = np.asarray(probs, dtype=np.float64), _as_bool(y_true)
+    if probs.shape != t.shape or probs.ndim != 2:
+        raise ValueError(f"probs and y_true must be [N, C] of one shape, got {probs.shape} and {t.shape}")
+    global_t, _ = choose_threshold(probs, t, grid)
+    out = []
+    for c in range(t.shape[1]):
+        if t[:, c].sum() < min_positives:
+            out.append(global_t)
+            continue
+        f1 = [multilabel_f1(t[:, c : c + 1], probs[:, c : c + 1] >= g)["macro_f1"] for g in grid]
+        out.append(float(grid[int(np.argmax(np.asarray(f1) > max(f1) - 1e-12))]))
+    return out
 
 
 def pairwise_accuracy(score_first, score_second) -> float:

