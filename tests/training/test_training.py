@@ -373,6 +373,9 @@ def test_lora_adapters_train_and_ship_beside_the_model(prepared, tmp_path, tiny_
     shipped = tmp_path / "shipped"
     assert json.loads((shipped / "config.json").read_text())["dtype"] == "bfloat16"
     assert (shipped / "encoders" / "enc_a" / "adapter_model.safetensors").is_file()
+    assert not list(shipped.glob("*.py")) and "auto_map" not in json.loads(
+        (shipped / "config.json").read_text()
+    )
     assert json.loads((shipped / RELEASE_FILE).read_text())["encoders"]["enc_a"]["sha256"] == entry["sha256"]
     assert record["bytes"] < sum(p.stat().st_size for p in result.best_dir.rglob("*") if p.is_file())
     text = "I kept my promise."
