@@ -35,7 +35,7 @@ def test_json_output_equals_the_pipeline(tiny_system):
         assert got["integrated"] == pytest.approx(want["integrated"], abs=1e-6)
 
 
-def test_summary_shows_the_results_numbers(tiny_pipeline, capsys):
+def test_summary_shows_the_results_numbers(tiny_pipeline):
     result = tiny_pipeline(TEXTS[1])
     text = summary(TEXTS[1], result)
     assert f"sentiment {result['analysis']['emotion']['sentiment']:+.2f}" in text
@@ -44,8 +44,8 @@ def test_summary_shows_the_results_numbers(tiny_pipeline, capsys):
     assert f"{top['label']} {top['score']:.2f}" in text
 
 
-def test_missing_model_folder_is_a_clear_error(tmp_path, capsys):
-    with pytest.raises(OSError):
+def test_missing_model_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(OSError, match="nowhere"):
         main(["--model", str(tmp_path / "nowhere"), "x"])
 
 

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..pipelines.registration import DEFAULT_MODEL_DIR as SHIPPED_MODEL
+from ..pipelines.registration import DEFAULT_MODEL_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "training" / "configs" / "finetune-e5.yaml"
@@ -126,7 +126,7 @@ def export(model_dir: Path, out: Path, command: str) -> dict[str, Any]:
 
 def release(
     config_path: Path = DEFAULT_CONFIG,
-    out: Path = SHIPPED_MODEL,
+    out: Path = DEFAULT_MODEL_DIR,
     *,
     data_dir: str | None = None,
     skip_train: bool = False,
@@ -181,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m redheart.training.release", description=__doc__.split("\n")[0]
     )
     p.add_argument("--config", default=str(DEFAULT_CONFIG), help="training YAML (default: the full recipe)")
-    p.add_argument("--out", default=str(SHIPPED_MODEL), help="folder to write (default: the shipped model)")
+    p.add_argument(
+        "--out", default=str(DEFAULT_MODEL_DIR), help="folder to write (default: the shipped model)"
+    )
     p.add_argument("--data-dir", default=None, help="data folder (default: the config's, then $RH_DATA_DIR)")
     p.add_argument(
         "--skip-train", action="store_true", help="ship the run's saved model without training more"
