@@ -2,19 +2,26 @@
 
 Full system: ``pipeline("ethics-emotion", model=<330m preset>)`` -- three base-size encoders of the production
 shapes (KcELECTRA-base, RoBERTa-base, KLUE-BERT-base; random weights, locally trained tokenizers; built by
-``redheart.encoders.testing`` and cached) plus ``RedHeartModel`` of the ``330m`` preset (random weights).
+``redheart.encoders.testing`` and cached) plus ``RedHeartModel`` of the ``330m`` preset (random weights), computed
+in ``--dtype`` (``auto``, default: the fastest dtype this machine runs natively -- bfloat16 only with AVX-512 BF16
+or AMX on a CPU, or on a GPU with bf16 -- else float32; ``redheart.pipelines.precision``) on the ``--backend``
+(``torch``, default, or ``onnx``: encoders and model as one onnxruntime graph per route, ``--onnx-precision int8``
+(default) or ``fp32``, exported once into a cache folder keyed by the model; the 330m export takes minutes).
 Naive baseline: what a user would write without Red Heart -- three ``pipeline("feature-extraction")`` on the same
 three encoder folders, called one text at a time (``return_tensors=True``, so no Python-list conversion cost is
 charged to it). The baseline produces only encoder features; the full system produces the whole analysis.
 
 Inputs are real sentences from the data folder (``RH_DATA_DIR``: GoEmotions EN and KOTE KO, half each), joined
 to about 48 tokens (short) and about 400 tokens (long). Latency runs alternate the two systems text by text, so
-background load hits both alike; throughput is the better of two rounds of each. The machine line reports the
-load average, because on a shared machine other processes change the numbers.
+background load hits both alike; throughput is the better of two rounds of each. The machine line (the one every
+benchmark prints: ``redheart.pipelines.precision.machine_line``) names the CPU capability, torch, its threads and
+the dtype the full system computes in, and the load average, because on a shared machine other processes change
+the numbers.
 
     python benchmarks/bench_inference.py                  # the full comparison (a few minutes on 2 cores)
     python benchmarks/bench_inference.py --quick          # smoke run on tiny models (seconds)
     python benchmarks/bench_inference.py --dtype float32 --threads 1 --encoder-workers 2
+    python benchmarks/bench_inference.py --backend onnx [--onnx-precision fp32]   # the same tables, onnxruntime
     python benchmarks/bench_inference.py --image-only      # only the text + image row (add --quick: tiny model)
 
 The text + image row (``--image`` adds it, ``--image-only`` runs only it) sends each short text with a photo
@@ -27,9 +34,9 @@ alone (read + detect + classify, no text model).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -52,26 +59,17 @@ from redheart.encoders.testing import (
     read_tsv_column,
 )
 from redheart.modeling_redheart.modeling import RedHeartModel
+from redheart.pipelines.precision import (  # noqa: F401  (cpu_model, load_average: bench_default imports them here)
+    DTYPE_CHOICES,
+    cpu_model,
+    dtype_name,
+    load_average,
+    machine_info,
+    machine_line,
+)
 from redheart.pipelines.stage_metrics import quantile
 
 MODEL_MARKER = "redheart_bench_model.json"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def build_full_system(seed: int = 0, stride: int | None = None) -> tuple[Path, dict[str, Path]]:
@@ -94,6 +92,43 @@ def build_full_system(seed: int = 0, stride: int | None = None) -> tuple[Path, d
         model.save_pretrained(out)
         (out / MODEL_MARKER).write_text(json.dumps(marker))
     return out, folders
+
+
+def onnx_folder(model_dir: Path) -> Path:
+    """The ONNX export of a benchmark model: beside it, keyed by its build marker (the marker fixes the weights), so a
+    rebuilt model never meets a stale export."""
+    marker = model_dir / MODEL_MARKER
+    key = hashlib.sha256(marker.read_bytes()).hexdigest()[:16] if marker.is_file() else "quick"
+    return model_dir.parent / f"{model_dir.name}-onnx-{key}"
+
+
+def load_full_system(model_dir: Path, args: argparse.Namespace, workers: int):
+    """``pipeline("ethics-emotion")`` of the full system with the chosen dtype and backend (exporting on first use)."""
+    options: dict = {"dtype": args.dtype, "encoder_workers": workers}
+    if args.backend == "onnx":
+        from redheart.onnx_backend.manifest import MANIFEST
+
+        folder = onnx_folder(model_dir)
+        if not (folder / MANIFEST).is_file():
+            print(
+                f"exporting the full system to ONNX into {folder} (once; the 330m system takes minutes) ...",
+                flush=True,
+            )
+        options.update(backend="onnx", onnx_folder=str(folder), onnx_precision=args.onnx_precision)
+    return pipeline("ethics-emotion", model=str(model_dir), **options)
+
+
+def system_dtype(full) -> str:
+    """What the full system computes in: the model's dtype (torch), or the onnx graph's precision."""
+    described = full.describe_model()
+    if described["backend"] == "torch":
+        encoders = {dtype_name(next(h.model.parameters()).dtype) for h in full.encoders.values()}
+        return described["dtype"] + (
+            "" if encoders == {described["dtype"]} else f" (encoders {'/'.join(encoders)})"
+        )
+    return (
+        f"{described['backend']} ({'int8 weights, ' if described['backend'].endswith('int8') else ''}float32)"
+    )
 
 
 def build_quick_system() -> tuple[Path, dict[str, Path]]:
@@ -253,17 +288,19 @@ def _picture():
 
 
 def ablation(
-    unpooled: Path, pooled: Path, extractors, texts: list[str], batch_size: int, workers: int
+    unpooled: Path, pooled: Path, extractors, texts: list[str], batch_size: int, workers: int, dtype: str
 ) -> list[tuple]:
-    """CPU time and throughput on ``texts`` as the levers are switched on one by one.
+    """CPU time and throughput on ``texts`` as the levers are switched on one by one (torch backend).
 
     ``unpooled`` and ``pooled`` are the same saved full system (same weights) with token-pool stride 1 (the steps
-    before pooling) and with the stride under test (the last step).
+    before pooling) and with the stride under test (the last step); ``dtype`` is the full system's (``auto``: the
+    fastest this machine runs natively, so the dtype step is float32 again where bf16 would be emulated).
     """
     fp32 = pipeline("ethics-emotion", model=str(unpooled), dtype=torch.float32, encoder_workers=workers)
-    bf16 = pipeline("ethics-emotion", model=str(unpooled), dtype=torch.bfloat16, encoder_workers=workers)
-    final = pipeline("ethics-emotion", model=str(pooled), dtype=torch.bfloat16, encoder_workers=workers)
+    chosen = pipeline("ethics-emotion", model=str(unpooled), dtype=dtype, encoder_workers=workers)
+    final = pipeline("ethics-emotion", model=str(pooled), dtype=dtype, encoder_workers=workers)
     stride = final.model.config.backbone.token_pool_stride
+    computed = dtype_name(chosen.model.dtype)
     steps = [
         (
             f"naive: {len(extractors)} x feature-extraction, fp32, 1 text/call",
@@ -275,7 +312,7 @@ def ablation(
         ),
         ("+ language routing", lambda: [fp32(t) for t in texts]),
         (f"+ batching ({batch_size} texts/call)", lambda: fp32(texts, batch_size=batch_size)),
-        ("+ bfloat16 (model and encoders)", lambda: bf16(texts, batch_size=batch_size)),
+        (f"+ dtype {dtype} = {computed} (model and encoders)", lambda: chosen(texts, batch_size=batch_size)),
         (f"+ token pooling (stride {stride})", lambda: final(texts, batch_size=batch_size)),
     ]
     for _, fn in steps[1:]:
@@ -299,9 +336,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny model and encoders, few texts")
     parser.add_argument(
         "--dtype",
-        default="bfloat16",
-        choices=["bfloat16", "float32", "auto"],
-        help="dtype of the full system (the naive baseline keeps the checkpoint's float32)",
+        default="auto",
+        choices=DTYPE_CHOICES,
+        help="dtype of the full system (default auto: the fastest this machine runs natively; the naive baseline "
+        "keeps the checkpoint's float32)",
+    )
+    parser.add_argument(
+        "--backend",
+        default="torch",
+        choices=["torch", "onnx"],
+        help="what runs the full system: torch, or onnxruntime (exported once into a cache folder)",
+    )
+    parser.add_argument(
+        "--onnx-precision",
+        default="int8",
+        choices=["int8", "fp32"],
+        help="graph precision with --backend onnx",
     )
     parser.add_argument(
         "--threads",
@@ -347,10 +397,10 @@ def main(argv: list[str] | None = None) -> int:
     model_dir, folders = (
         build_quick_system() if args.quick else build_full_system(args.seed, args.token_pool_stride)
     )
-    dtype = "auto" if args.dtype == "auto" else getattr(torch, args.dtype)
-    full = pipeline("ethics-emotion", model=str(model_dir), dtype=dtype, encoder_workers=workers)
+    full = load_full_system(model_dir, args, workers)
+    machine = machine_info(system_dtype(full), full.device)
     if args.image_only:
-        return image_only(args, full, runs, through_n, started)
+        return image_only(args, full, machine, runs, through_n, started)
     extractors = [pipeline("feature-extraction", model=str(folder)) for folder in folders.values()]
     params = {
         "model": sum(p.numel() for p in full.model.parameters()),
@@ -414,14 +464,12 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     print()
-    print(
-        f"machine: {cpu_model()} | {os.cpu_count()} cores | torch {torch.__version__} | torch threads "
-        f"{torch.get_num_threads()} | encoder workers {workers} | load average (1/5/15 min) {load_average()}"
-    )
+    print(machine_line(machine))
     print(
         f"full system: {'tiny preset + 2 tiny encoders (--quick)' if args.quick else '330m preset + 3 base-size encoders'}"
-        f" = {params['model'] / 1e6:.1f}M + {params['encoders'] / 1e6:.1f}M parameters, dtype {full.model.dtype}, "
-        f"token pool stride {full.model.config.backbone.token_pool_stride} | "
+        f" = {params['model'] / 1e6:.1f}M + {params['encoders'] / 1e6:.1f}M parameters, backend {args.backend}, "
+        f"dtype {args.dtype} -> computes in {machine['dtype']}, token pool stride "
+        f"{full.model.config.backbone.token_pool_stride}, encoder workers {workers} | "
         f"naive: {len(extractors)} x pipeline('feature-extraction'), float32, one text at a time"
     )
     print(
@@ -442,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, target in (("short", 48), ("long", 400)):
             n = through_n if label == "short" else long_n
             texts = mixed_texts(full, target, n, offset=5000)
-            steps = ablation(unpooled, model_dir, extractors, texts, args.batch_size, workers)
+            steps = ablation(unpooled, model_dir, extractors, texts, args.batch_size, workers, args.dtype)
             print(f"\nlevers, one by one ({label} inputs, the throughput texts):")
             print(
                 " | ".join(
@@ -480,12 +528,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wall time {time.perf_counter() - started:.0f} s; command: python {' '.join(sys.argv)}")
     if args.json:
         meta = {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "threads": torch.get_num_threads(),
+            **machine,
             "workers": workers,
-            "dtype": str(full.model.dtype),
-            "load_average": load_average(),
+            "requested_dtype": args.dtype,
+            "backend": full.describe_model()["backend"],
             "params": params,
             "quick": args.quick,
         }
@@ -493,29 +539,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def image_only(args, full, runs: int, count: int, started: float) -> int:
+def image_only(args, full, machine: dict, runs: int, count: int, started: float) -> int:
     """``--image-only``: the text + image row alone, with the machine line."""
     texts = mixed_texts(full, 48, max(runs, count), offset=0)
     stats = image_numbers(full, _picture(), texts, args.batch_size, rounds=1 if args.quick else 2)
     print()
-    print(
-        f"machine: {cpu_model()} | {os.cpu_count()} cores | torch {torch.__version__} | torch threads "
-        f"{torch.get_num_threads()} | load average (1/5/15 min) {load_average()}"
-    )
+    print(machine_line(machine))
     system = "tiny preset + 2 tiny encoders (--quick)" if args.quick else "330m preset + 3 base-size encoders"
     print(
-        f"full system: {system}, dtype {full.model.dtype}; {len(texts)} short texts, half English, half Korean"
+        f"full system: {system}, backend {args.backend}, computes in {machine['dtype']}; {len(texts)} short texts, "
+        "half English, half Korean"
     )
     print()
     print_image_rows(stats, args.batch_size)
     print(f"wall time {time.perf_counter() - started:.0f} s; command: python {' '.join(sys.argv)}")
     if args.json:
-        meta = {
-            "cpu": cpu_model(),
-            "cores": os.cpu_count(),
-            "threads": torch.get_num_threads(),
-            "quick": args.quick,
-        }
+        meta = {**machine, "requested_dtype": args.dtype, "quick": args.quick}
         args.json.write_text(json.dumps({"meta": meta, "results": {"image": stats}}, indent=2))
     return 0
 

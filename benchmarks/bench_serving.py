@@ -19,7 +19,9 @@ phases are checked against:
    request the server accepted got exactly one answer, none is lost or duplicated, and the clients saw a
    clear connection error for the ones sent while it was down.
 
-Prints the figures and the CPU capability torch sees (``torch.backends.cpu.get_cpu_capability()``).
+Prints the figures under the machine line every benchmark prints (``redheart.pipelines.precision.machine_line``:
+CPU capability, torch, threads), with the backend and dtype the server computes in as its ``/v1/model`` reports
+them (the serving layer loads with ``dtype="auto"``: the fastest dtype this machine runs natively).
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import asyncio
 import itertools
 import json
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -43,7 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import torch
+
+from redheart.pipelines.precision import machine_info, machine_line
 
 EN = "I lied to my friend, but it spared her feelings."
 KO = "친구와의 약속을 어기고 야근을 했다, 하지만 팀을 도왔다"
@@ -292,24 +294,15 @@ def main(argv: list[str] | None = None) -> int:
     log, output = work / "requests.jsonl", work / "server.log"
     server = Server(model, free_port(), log, args.capacity, output)
     figures: dict[str, Any] = {
-        "meta": {
-            "model": model,
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "cpu": platform.processor() or platform.machine(),
-            "cores": os.cpu_count(),
-            "torch": torch.__version__,
-            "clients": args.clients,
-            "seconds": args.seconds,
-            "capacity": args.capacity,
-        }
+        "meta": {"model": model, "clients": args.clients, "seconds": args.seconds, "capacity": args.capacity}
     }
-    print(
-        f"CPU capability: {figures['meta']['cpu_capability']} ({os.cpu_count()} cores), torch {torch.__version__}"
-    )
     print(f"model: {model}\nserver output: {output}\nrequest log: {log}")
     ledger = Ledger()
     try:
         figures["startup_s"] = server.start()
+        served = httpx.get(server.url + "/v1/model", timeout=30).json()["model"]
+        figures["meta"].update(machine_info(served["dtype"], served["device"]), backend=served["backend"])
+        print(machine_line(figures["meta"]) + f" | server backend {served['backend']}")
         run_clients(server.url, ledger, "warmup", 2, 3.0, 1)
         baseline = rss_mb(server.process.pid)
 

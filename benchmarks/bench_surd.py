@@ -13,6 +13,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from redheart.analysis import surd
+from redheart.pipelines.precision import machine_info, machine_line
 
 
 def _signals(n: int, n_agents: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -34,6 +35,7 @@ def main() -> None:
     args = parser.parse_args()
 
     target, agents = _signals(args.samples, args.agents)
+    print(machine_line(machine_info("float64 (numpy)")))
     print(f"SURD: {args.samples:,} samples, {args.agents} agents, {args.bins} bins per variable, lag 1")
     for binning in ("equal", "quantile"):
         times = []

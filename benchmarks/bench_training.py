@@ -1,7 +1,8 @@
 """Training throughput and memory of a Red Heart preset: samples/s and peak memory per optimiser choice.
 
 Run:  python benchmarks/bench_training.py --preset small [--optim adamw|adamw8bit] [--micro-batch 16] [--seq 128]
-                                        [--bf16] [--checkpointing] [--steps 5] [--warmup 2] [--json OUT]
+                                        [--dtype auto|float32|bfloat16|float16] [--checkpointing] [--steps 5]
+                                        [--warmup 2] [--json OUT]
 
 The encoders are frozen with cached features in real training, so a step here starts from encoder hidden
 states: random ``[micro-batch, seq, hidden]`` tensors for every enabled encoder of the preset (their real
@@ -10,6 +11,12 @@ samples/s over the timed steps, seconds per step, and the memory report of the t
 gradients, optimiser state, activations saved for backward; ``torch.cuda.max_memory_allocated`` on CUDA, the
 process's peak RSS on CPU). Without CUDA the GPU figure the design targets (330m, 8-bit AdamW, bf16,
 activation checkpointing, micro-batch 16, seq 128: < 8 GB) is printed as open.
+
+The weights stay float32; ``--dtype`` is the autocast dtype of the forward pass: ``auto`` (default) autocasts to
+bfloat16 where the device computes it natively (a GPU with bf16, a CPU with AVX-512 BF16 or AMX) and not at all
+elsewhere -- bf16-autocast fine-tuning ran 25x slower on a CPU that emulates bf16 -- an explicit half dtype
+autocasts as asked (warned once when emulated), ``float32`` never (``--bf16`` = ``--dtype bfloat16``). The header
+line names the CPU capability and the dtype chosen (``redheart.pipelines.precision``).
 """
 
 from __future__ import annotations
@@ -23,11 +30,14 @@ import torch
 
 from redheart.configuration_redheart import RedHeartConfig
 from redheart.modeling_redheart import RedHeartModel
+from redheart.pipelines.precision import DTYPE_CHOICES, dtype_name, machine_info, machine_line, resolve_dtype
 from redheart.training.config import TrainConfig
 from redheart.training.memory import ActivationMeter, format_memory_report, memory_report
 from redheart.training.trainer import build_optimizer
 
 TARGET = "330m preset + 8-bit AdamW + bf16 autocast + activation checkpointing, micro-batch 16, seq 128"
+#: Accelerate's name of each autocast dtype (what the memory report prints).
+MIXED_PRECISION = {torch.float32: "no", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 
 def synthetic_batch(
@@ -70,12 +80,14 @@ def run(
     optim: str,
     micro_batch: int,
     seq: int,
-    bf16: bool,
+    dtype: str | torch.dtype,
     checkpointing: bool,
     steps: int,
     warmup: int,
 ) -> dict:
+    """One timed run; ``dtype`` is the autocast dtype asked for (``"auto"``: by the device's capability)."""
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    compute = resolve_dtype(dtype, device)
     config = RedHeartConfig.from_preset(preset)
     config.backbone.max_fused_tokens = max(
         config.backbone.max_fused_tokens, seq * len(config.enabled_encoders)
@@ -88,7 +100,9 @@ def run(
     cfg.train.optim = optim
     optimizer = build_optimizer(model, cfg)
     batch = synthetic_batch(config, micro_batch, seq, device)
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else nullcontext
+    autocast = (
+        (lambda: torch.autocast(device.type, dtype=compute)) if compute != torch.float32 else nullcontext
+    )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     meter = ActivationMeter()
@@ -114,7 +128,7 @@ def run(
         device,
         micro_batch_size=micro_batch,
         optim=optim,
-        mixed_precision="bf16" if bf16 else "no",
+        mixed_precision=MIXED_PRECISION[compute],
         activation_checkpointing=checkpointing,
     )
     seconds = sum(times) / len(times)
@@ -124,7 +138,8 @@ def run(
         "micro_batch": micro_batch,
         "seq_per_encoder": seq,
         "encoders": len(config.enabled_encoders),
-        "bf16": bf16,
+        "dtype": dtype_name(compute),
+        "bf16": compute == torch.bfloat16,
         "activation_checkpointing": checkpointing,
         "device": str(device),
         "threads": torch.get_num_threads(),
@@ -141,27 +156,36 @@ def main() -> None:
     p.add_argument("--optim", default="adamw", choices=("adamw", "adamw8bit"))
     p.add_argument("--micro-batch", type=int, default=16)
     p.add_argument("--seq", type=int, default=128, help="tokens per encoder")
-    p.add_argument("--bf16", action="store_true")
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=DTYPE_CHOICES,
+        help="autocast dtype (default auto: bf16 where the device computes it natively, else none)",
+    )
+    p.add_argument("--bf16", action="store_true", help="the same as --dtype bfloat16")
     p.add_argument("--checkpointing", action="store_true")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--json", default=None, help="also write the result here")
     args = p.parse_args()
+    dtype = "bfloat16" if args.bf16 else args.dtype
     result = run(
         args.preset,
         args.optim,
         args.micro_batch,
         args.seq,
-        args.bf16,
+        dtype,
         args.checkpointing,
         args.steps,
         args.warmup,
     )
+    result["machine"] = machine_info(result["dtype"], result["device"])
+    autocast = "no autocast (float32)" if result["dtype"] == "float32" else f"{result['dtype']} autocast"
+    print(machine_line(result["machine"]))
     print(
         f"{args.preset} / {args.optim} / micro-batch {args.micro_batch} / seq {args.seq} x {result['encoders']} "
-        f"encoder(s) / bf16 {args.bf16} / checkpointing {args.checkpointing} on {result['device']} "
-        f"({result['threads']} threads): {result['samples_per_second']:.2f} samples/s, "
-        f"{result['seconds_per_step']:.3f} s/step"
+        f"encoder(s) / dtype {dtype} -> {autocast} / checkpointing {args.checkpointing}: "
+        f"{result['samples_per_second']:.2f} samples/s, {result['seconds_per_step']:.3f} s/step"
     )
     print(format_memory_report(result["memory"]))
     if not torch.cuda.is_available():

@@ -34,6 +34,7 @@ import numpy as np
 
 from redheart.configuration_redheart.labels import SURD_SHARES
 from redheart.pipelines.explain import DEFAULT_MAX_CLAUSES, split_clauses
+from redheart.pipelines.precision import DTYPE_CHOICES, machine_info, machine_line
 from redheart.training.data.surd_targets import surd_labels
 
 SOURCES = {
@@ -81,12 +82,13 @@ def sample_texts(texts: list[str], count: int, seed: int) -> list[str]:
     return out
 
 
-def load_pipeline(model_path: str, device: str):
+def load_pipeline(model_path: str, device: str, dtype: str = "auto"):
+    """The pipeline on the model, computed in ``dtype`` (``"auto"``: the fastest the device runs natively)."""
     from redheart.modeling_redheart import RedHeartModel
     from redheart.pipelines.ethics_emotion import EthicsEmotionPipeline
 
     model = RedHeartModel.from_pretrained(model_path)
-    return EthicsEmotionPipeline(model=model, device=device)
+    return EthicsEmotionPipeline(model=model, device=device, dtype=dtype)
 
 
 def mae_table(exact: np.ndarray, neural: np.ndarray) -> dict[str, float]:
@@ -118,6 +120,12 @@ def main(argv: list[str] | None = None) -> dict:
         "--chunk", type=int, default=256, help="subset texts per pipeline call (progress unit)"
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--dtype",
+        default="auto",
+        choices=DTYPE_CHOICES,
+        help="default auto: the fastest the device runs natively",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     command = "python benchmarks/eval_surd_head.py " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -141,7 +149,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit("no texts with at least two clauses")
 
     start = time.perf_counter()
-    pipe = load_pipeline(args.model, args.device)
+    pipe = load_pipeline(args.model, args.device, args.dtype)
+    machine = machine_info(pipe.model.dtype, pipe.device)
     trained = list(getattr(pipe.model.config, "trained_tasks", []) or [])
     calls = {"texts": 0}
 
@@ -171,6 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
     sources = np.array(source_of)
     report: dict = {
         "command": command,
+        "machine": machine,
         "model": args.model,
         "trained_tasks": trained,
         "judgement": {
@@ -185,6 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
         "groups": {},
     }
     print(f"command: {command}")
+    print(machine_line(machine))
     print(
         f"model: {args.model}   trained tasks: {trained or 'none'}   {elapsed:.1f} s, "
         f"{calls['texts']} subset texts"

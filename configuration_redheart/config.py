@@ -24,6 +24,19 @@ from .labels import (
 from .presets import PRODUCTION_ENCODERS, preset_kwargs
 from .tasks import MODEL_TASKS, TASK_LOSSES
 
+
+def _check_dtype_name(value: Any) -> None:
+    """A ValueError naming the accepted dtypes for a name torch does not have (``dtype="bf16"``), where
+    transformers would raise an AttributeError from ``getattr(torch, name)``."""
+    if isinstance(value, str):
+        import torch
+
+        if not isinstance(getattr(torch, value, None), torch.dtype):
+            from ..pipelines.precision import parse_dtype
+
+            parse_dtype(value)
+
+
 #: Keys an encoder entry of ``RedHeartConfig.encoders`` may have.
 ENCODER_KEYS = (
     "model_name_or_path",
@@ -450,6 +463,7 @@ class RedHeartConfig(PreTrainedConfig):
     utility_reference: list[float] | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
+        _check_dtype_name(self.dtype if self.dtype is not None else kwargs.get("torch_dtype"))
         super().__post_init__(**kwargs)  # builds the sub-configs first so they can be checked below
         if not (self.use_heads or self.use_analyzers):
             raise ValueError("RedHeartConfig: at least one of use_heads / use_analyzers must be True")

@@ -26,6 +26,8 @@ class EncoderBank(Mapping[str, EncoderHandle]):
     """The loaded encoders of a Red Heart config, by name (config order), with an optional feature cache.
 
     specs: ``config.encoders`` (disabled entries are skipped) or a subset; ``names`` restricts further.
+    dtype: ``"auto"`` (the fastest dtype the device computes natively, whatever the stored dtype), ``"float32"``,
+        ``"bfloat16"`` or ``"float16"`` (see :func:`~.loading.load_encoder`); another value is a ValueError.
     workers: threads used to run different encoders of one batch concurrently (1 = one after another).
     cache_size: LRU entries of per-window encoder features (0 = no cache).
     """

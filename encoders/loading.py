@@ -2,7 +2,11 @@
 
 :func:`load_encoder` loads an entry of ``config.encoders`` by id, path or alias (and revision) with
 ``AutoModel`` and its own ``AutoTokenizer``; the encoder is frozen (eval mode, no gradients) by default and
-placed with ``device``, ``dtype`` (``"auto"`` keeps the checkpoint's) or ``device_map``. A checkpoint that
+placed with ``device`` or ``device_map`` and computed in ``dtype``: ``"auto"`` (default) is the fastest dtype the
+device runs natively whatever the stored one (a bf16 checkpoint runs in float32 on a CPU that would emulate bf16),
+an explicit dtype is used as asked and warned about once when emulated (``redheart.pipelines.precision``); a
+trainable encoder (``frozen=False``) keeps its stored dtype under ``"auto"``, since training's mixed precision
+decides what it computes in. A checkpoint that
 cannot be read, that lacks weights of the architecture (other than the unused pooler), or whose hidden size
 differs from its config entry is an error naming the encoder and the path. An entry's `sha256` pins the base
 checkpoint and its `adapter` (a LoRA adapter folder) is merged into it (:mod:`.adapters`); the resolved revision
@@ -17,6 +21,7 @@ from typing import Any
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from ..pipelines.precision import parse_dtype, resolve_dtype
 from .adapters import check_base, merge_adapter, weights_sha256
 from .errors import EncoderConfigError, EncoderLoadError
 from .handle import EncoderHandle
@@ -64,14 +69,17 @@ def load_encoder(
     trust_remote_code: bool = False,
     local_files_only: bool = False,
 ) -> EncoderHandle:
-    """Load one encoder entry strictly (see the module doc); raise EncoderLoadError / EncoderConfigError."""
+    """Load one encoder entry strictly (see the module doc); raise EncoderLoadError / EncoderConfigError, and
+    ValueError for an unknown ``dtype`` (before anything is loaded)."""
+    asked = parse_dtype(dtype)
     requested = spec["model_name_or_path"]
     source, alias_revision = resolve_source(requested)
     revision = spec.get("revision")
     where = f"{requested!r}" + (f" (resolved to {source!r})" if source != requested else "")
     where += f" at revision {revision!r}" if revision else ""
     hub = {"revision": revision, "trust_remote_code": trust_remote_code, "local_files_only": local_files_only}
-    load_kwargs: dict[str, Any] = {"dtype": dtype, "output_loading_info": True}
+    # Loaded as stored under "auto" (an adapter merges at the stored precision), cast once placed below.
+    load_kwargs: dict[str, Any] = {"dtype": asked or "auto", "output_loading_info": True}
     if device_map is not None:
         load_kwargs["device_map"] = device_map
     try:
@@ -115,6 +123,11 @@ def load_encoder(
     prefix, suffix = _specials(tokenizer)
     if device_map is None:
         model.to(torch.device(device) if device is not None else torch.device("cpu"))
+    placed = next(model.parameters()).device
+    if frozen or asked is not None:
+        target = resolve_dtype(dtype, placed)
+        if model.dtype != target:
+            model.to(target)
     if frozen:
         model.eval().requires_grad_(False)
     if alias_revision is not None:
@@ -138,5 +151,5 @@ def load_encoder(
         suffix_ids=suffix,
         pad_id=pad_id,
         frozen=frozen,
-        device=next(model.parameters()).device,
+        device=placed,
     )

@@ -149,6 +149,9 @@ def results_table(results: dict[str, Any]) -> str:
                 value = _fmt(metrics[key])
                 if key == "accuracy" and majority is not None:
                     value += f" (majority class {majority:.3f})"
+                if key == "macro_f1" and "majority_baseline" in metrics:
+                    # a constant guess of the majority class (share p) scores p / (1 + p) here
+                    value += f" (majority guess {majority / (1 + majority):.3f})"
                 rows.append(f"| {EVAL_LABELS.get(name, name)} | {key} | {value} | {a} | {n} | {on_set} |")
     for name, why in results.get("not_evaluated", {}).items():
         rows.append(f"| {name} | -- | not evaluated | | | {why} |")

@@ -129,10 +129,15 @@ class UtilityModule(nn.Module):
     def confidence_logit(self, summaries: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.confidence(torch.cat([summaries[t] for t in MODEL_TASKS], dim=-1)).squeeze(-1)
 
-    def weigh(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+    def weigh(
+        self, losses: dict[str, torch.Tensor], log_var_scales: dict[str, float] | None = None
+    ) -> torch.Tensor:
+        """``sum_t exp(-s_t) L_t + c_t s_t`` over the given tasks; ``c_t`` (default 1) is this batch's share of
+        the ``s_t`` term when one global batch is split into parts (see ``RedHeartModel.forward``)."""
         total = 0.0
         for index, task in enumerate(self.task_losses):
             if task in losses:
                 s = self.task_log_vars[index]
-                total = total + torch.exp(-s) * losses[task] + s
+                term = s if log_var_scales is None else log_var_scales.get(task, 1.0) * s
+                total = total + torch.exp(-s) * losses[task] + term
         return total

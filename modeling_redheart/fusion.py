@@ -22,7 +22,9 @@ def pool_tokens(states: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[
     if stride == 1 or states.shape[1] <= 1:
         return states, mask
     batch, length, width = states.shape
-    windows = -(-(length - 1) // stride)
+    windows = (
+        length - 1 + stride - 1
+    ) // stride  # ceil; no negative floor division (an exported graph truncates)
     pad = windows * stride - (length - 1)
     rest = F.pad(states[:, 1:], (0, 0, 0, pad)).view(batch, windows, stride, width)
     weights = F.pad(mask[:, 1:], (0, pad)).view(batch, windows, stride).to(states.dtype)

@@ -52,12 +52,15 @@ class EmotionMoEHead(nn.Module):
         router_probs = self.router(hidden).softmax(dim=-1)  # [B, E]
         top_probs, top_index = router_probs.topk(self.top_k, dim=-1)
         top_probs = top_probs / top_probs.sum(dim=-1, keepdim=True)
-        mixed = torch.zeros_like(hidden)
-        for expert_id, expert in enumerate(self.experts):
-            rows, slot = (top_index == expert_id).nonzero(as_tuple=True)
-            if rows.numel():
-                update = expert(hidden[rows]) * top_probs[rows, slot, None]
-                mixed = mixed.index_add(0, rows, update.to(mixed.dtype))  # dtypes differ under autocast
+        if torch.compiler.is_exporting():
+            mixed = self._mix_dense(hidden, top_probs, top_index)
+        else:
+            mixed = torch.zeros_like(hidden)
+            for expert_id, expert in enumerate(self.experts):
+                rows, slot = (top_index == expert_id).nonzero(as_tuple=True)
+                if rows.numel():
+                    update = expert(hidden[rows]) * top_probs[rows, slot, None]
+                    mixed = mixed.index_add(0, rows, update.to(mixed.dtype))  # dtypes differ under autocast
         summary = self.out_norm(task_vector + mixed)
         # Switch-Transformer load balancing: E * sum_e (fraction routed to e) * (mean router prob of e).
         routed = nn.functional.one_hot(top_index, self.num_experts).sum(dim=1).float()  # [B, E]
@@ -65,6 +68,20 @@ class EmotionMoEHead(nn.Module):
         balance = self.num_experts * (fraction * router_probs.mean(dim=0)).sum()
         routing = {"load_balancing_loss": balance, "expert_load": fraction.detach()}
         return self.output(summary), summary, routing
+
+    def _mix_dense(
+        self, hidden: torch.Tensor, top_probs: torch.Tensor, top_index: torch.Tensor
+    ) -> torch.Tensor:
+        """The same mixture with every expert run on every row and weighted by its gate (0 outside the top k).
+
+        Used while ``torch.export`` traces the graph (ONNX export): the sparse dispatch above has shapes that
+        depend on the routing, which an exported graph cannot branch on.
+        """
+        gates = torch.zeros_like(top_probs[:, :1].expand(-1, self.num_experts)).scatter(
+            -1, top_index, top_probs
+        )
+        outputs = torch.stack([expert(hidden) for expert in self.experts], dim=1)  # [B, E, W]
+        return (gates.unsqueeze(-1) * outputs).sum(dim=1).to(hidden.dtype)
 
 
 class BenthamHead(nn.Module):

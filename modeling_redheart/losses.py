@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..configuration_redheart.tasks import IGNORE_INDEX
+from ..configuration_redheart.tasks import IGNORE_INDEX, TASK_LABELS
 
 
 def _rows(labels: torch.Tensor) -> torch.Tensor:
@@ -74,3 +74,28 @@ def surd_loss(raw_shares: torch.Tensor, labels: torch.Tensor, sum_weight: float)
 def range_penalty(weights: torch.Tensor, low: float, high: float) -> torch.Tensor:
     """Squared distance of the Bentham weights outside [low, high] (zero inside)."""
     return (nn.functional.relu(low - weights) ** 2 + nn.functional.relu(weights - high) ** 2).mean()
+
+
+def loss_item_counts(labels: dict[str, torch.Tensor | None]) -> dict[str, int]:
+    """How many items each task loss of a batch is a mean over (up to a constant factor per task).
+
+    ``labels`` holds the label keywords of `RedHeartModel.forward` (``emotion_labels``, ``utility_pairs``, ...).
+    Rows for the row-masked losses (focal, MSE, Huber, SURD), elements for acceptability (each framework is
+    masked on its own), pairs for utility; ``confidence`` counts the emotion rows it is trained on. Training
+    over several micro-batches or processes uses these counts to weigh each part's mean by its share of the
+    global batch (``loss_scales`` of `RedHeartModel.forward`), so the loss is that of one big batch.
+    """
+    counts: dict[str, int] = {}
+    for task, key in TASK_LABELS.items():
+        value = labels.get(key)
+        if value is None:
+            continue
+        if task == "utility":
+            counts[task] = int(value.shape[0])
+        elif task == "acceptability":
+            counts[task] = int((value != IGNORE_INDEX).sum())
+        else:
+            counts[task] = int(_rows(value).sum())
+    if "emotion" in counts:
+        counts["confidence"] = counts["emotion"]
+    return counts

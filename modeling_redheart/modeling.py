@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 from torch import nn
@@ -147,6 +148,7 @@ class RedHeartModel(RedHeartPreTrainedModel):
         regret_labels: torch.Tensor | None = None,
         surd_labels: torch.Tensor | None = None,
         return_dict: bool = True,
+        loss_scales: dict[str, Any] | None = None,
     ) -> RedHeartOutput:
         r"""
         encoder_hidden_states (`dict[str, Tensor[B, L_e, H_e]]`): last hidden states of each present encoder.
@@ -159,6 +161,11 @@ class RedHeartModel(RedHeartPreTrainedModel):
         acceptability_labels (`[B, 4]`): 0/1 per framework, -100 where unlabelled.
         utility_pairs (`[P, 2]`): (more pleasant, less pleasant) example indices of this batch.
         surd_labels (`[B, 4]`): exact SURD shares summing to 1, or a row of -100.
+        loss_scales (`dict`, *optional*): training over parts of one global batch (micro-batches, processes):
+            `{"tasks": {task: a}, "log_vars": {task: c}, "regularisers": r}` multiplies each task's mean loss by
+            `a`, its uncertainty term `s_t` by `c` and the regularisers by `r`, so that the parts' losses add up
+            to the global batch's (see `losses.loss_item_counts` and `training/trainer.py`). `output.loss` is
+            then this part's scaled share; `output.task_losses` stay this batch's plain means.
         """
         batch = check_encoder_inputs(self.config, encoder_hidden_states, encoder_attention_mask)
         check_modality_inputs(self.config, modality_features, batch)
@@ -210,7 +217,7 @@ class RedHeartModel(RedHeartPreTrainedModel):
         output, logits = self._derive(raw, summaries, uncertainty, routing, task_vectors, parts)
 
         if any(v is not None for v in labels.values()):
-            output.loss, output.task_losses = self._losses(output, logits, routing, labels)
+            output.loss, output.task_losses = self._losses(output, logits, routing, labels, loss_scales)
         return output if return_dict else output.to_tuple()
 
     def _combine(self, head_out, head_summaries, analyzer_out, analyzer_summaries):
@@ -281,7 +288,9 @@ class RedHeartModel(RedHeartPreTrainedModel):
         )
         return output, logits
 
-    def _losses(self, out: RedHeartOutput, logits: dict, routing, labels: dict) -> tuple[torch.Tensor, dict]:
+    def _losses(
+        self, out: RedHeartOutput, logits: dict, routing, labels: dict, scales: dict[str, Any] | None = None
+    ) -> tuple[torch.Tensor, dict]:
         cfg = self.config
         given = {name: value for name, value in labels.items() if value is not None}
         compute = {
@@ -300,17 +309,21 @@ class RedHeartModel(RedHeartPreTrainedModel):
         if "confidence" in logits and "emotion_labels" in given:
             task["confidence"] = self._confidence_loss(out, logits["confidence"], given["emotion_labels"])
         task = {k: v for k, v in task.items() if v is not None}
+        weighed = task if scales is None else {k: v * scales["tasks"].get(k, 1.0) for k, v in task.items()}
         if self.utility is not None:
-            total = self.utility.weigh(task)
+            total = self.utility.weigh(weighed, None if scales is None else scales.get("log_vars"))
         else:
-            total = sum(cfg.loss_weights.get(k, 1.0) * v for k, v in task.items())
+            total = sum(cfg.loss_weights.get(k, 1.0) * v for k, v in weighed.items())
         low, high = cfg.heads.bentham_weight_range
         regularisers = {
             "bentham_range": cfg.bentham_range_weight * range_penalty(out.bentham_weights, low, high)
         }
         if routing is not None:
             regularisers["load_balancing"] = cfg.heads.router_aux_loss_coef * routing["load_balancing_loss"]
-        total = total + sum(regularisers.values())
+        if scales is None:
+            total = total + sum(regularisers.values())
+        else:
+            total = total + float(scales.get("regularisers", 1.0)) * sum(regularisers.values())
         return total, {**task, **regularisers}
 
     @staticmethod

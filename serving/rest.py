@@ -186,7 +186,7 @@ def _add_routes(app: FastAPI, state: ServerState) -> None:
 
     @app.get("/v1/model", responses={503: ERROR_RESPONSES[503]})
     async def model() -> JSONResponse:
-        """The served model and encoders (name, revision, dtype) and the public settings."""
+        """The served model (name, revision, backend, dtype computed in, CPU capability), encoders, settings."""
         return JSONResponse(state.ready().describe())
 
     @app.get("/v1/model/card", response_class=PlainTextResponse, responses={503: ERROR_RESPONSES[503]})

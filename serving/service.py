@@ -16,7 +16,7 @@ limits, one queue and one set of metrics. Interface::
                                                           # -> the pipeline's analyze_stream dict
     service.output_schema()   # the JSON Schema of one result (pipelines/analysis.schema.json)
     service.model_card()      # the model folder's README.md (a short note when it has none)
-    service.describe()        # model and encoder identity (name, revision, dtype) and the public settings
+    service.describe()        # model and encoder identity (name, revision, dtype, CPU capability), public settings
     service.snapshot()        # live figures for a monitor: stages, cache, queue depth, counter totals
     service.metrics           # ServingMetrics: the Prometheus registry (exposition() gives /metrics)
     await service.aclose()    # waits for admitted work (up to shutdown_timeout_s), then stops the model
@@ -475,17 +475,10 @@ class AnalysisService:
         return None if cache is None else cache.stats()
 
     def _read_identity(self) -> dict[str, Any]:
-        pipeline = self.orchestrator.pipeline
-        config = pipeline.model.config
-        return {
-            "model": {
-                "name_or_path": getattr(config, "_name_or_path", None) or self.model_path,
-                "revision": getattr(config, "_commit_hash", None),
-                "class": type(pipeline.model).__name__,
-                "dtype": str(pipeline.model.dtype).replace("torch.", ""),
-            },
-            "encoders": pipeline.encoders.describe(),
-        }
+        """The orchestrator's description: backend, the dtype computed in and the CPU capability included."""
+        identity = self.orchestrator.describe()
+        identity["model"]["name_or_path"] = identity["model"]["name_or_path"] or self.model_path
+        return identity
 
 
 __all__ = ["AnalysisService", "ServiceError", "check_options", "resolve_model"]

@@ -18,6 +18,12 @@ from transformers import pipeline
 
 from redheart.configuration_redheart import RedHeartConfig
 from redheart.encoders.testing import build_tiny_system
+from redheart.pipelines.precision import CPU_BF16_ENV
+
+# The suite computes as on a CPU that emulates bf16 (dtype="auto" -> float32), on every CI machine, so its float
+# tolerances hold whatever CPU it lands on; subprocesses inherit it. The bf16 choice itself is tested with
+# `fake_cpu`, which lifts this pin.
+os.environ.setdefault(CPU_BF16_ENV, "0")
 from redheart.modeling_redheart import RedHeartModel
 
 
@@ -31,6 +37,24 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"RH_DATA_DIR={value!r} is not an existing folder: real-data test skipped")
     return path
+
+
+@pytest.fixture
+def fake_cpu(monkeypatch):
+    """``fake_cpu(level, flags)``: make this CPU look like another to ``redheart.pipelines.precision`` -- torch's
+    vector level (``AVX2``, ``AVX512``) and its /proc/cpuinfo flags (``{"amx_bf16"}`` for native bf16) -- and
+    re-arm the one-time emulation warning. The arithmetic still runs on the real CPU (bf16 emulated, if so)."""
+    from redheart.pipelines import precision
+
+    precision.warn_emulated.cache_clear()
+    monkeypatch.delenv(precision.CPU_BF16_ENV, raising=False)  # the faked flags decide, not the suite's pin
+
+    def fake(level: str, flags=()) -> None:
+        monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset(flags))
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: level)
+
+    yield fake
+    precision.warn_emulated.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -86,29 +86,35 @@ def _model(model_config, init_from: str | Path | None):
 
 
 def assemble_trainer(
-    cfg: TrainConfig, *, data_dir: str | None = None, resume: str | None = None, init_from=None
+    cfg: TrainConfig,
+    *,
+    data_dir: str | None = None,
+    resume: str | None = None,
+    init_from=None,
+    data: Any = None,
 ) -> tuple[Any, Path | None]:
-    """The :class:`~.trainer.Trainer` of ``cfg`` and the checkpoint folder to resume from (None: a new run)."""
+    """The :class:`~.trainer.Trainer` of ``cfg`` and the checkpoint folder to resume from (None: a new run).
+
+    ``data``: a :class:`~.prepare.PreparedData` to train on instead of the config's data sets (the GPU suite's
+    synthetic table, on a machine without the data folder).
+    """
     import torch
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs, set_seed
+    from accelerate.utils import set_seed
 
     from .checkpoint import resolve_resume
     from .prepare import prepare_data
-    from .trainer import Trainer, resolve_mixed_precision
+    from .trainer import Trainer, make_accelerator
 
     started = time.perf_counter()
-    accelerator = Accelerator(
-        mixed_precision=resolve_mixed_precision(cfg.train.mixed_precision),
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
+    accelerator = make_accelerator(cfg)
     print_fn = _print_main(accelerator)
     if cfg.train.debug:
         torch.autograd.set_detect_anomaly(True)
     resume_dir = resolve_resume(resume, Path(cfg.train.output_dir)) if resume else None
     set_seed(int(cfg.train.seed))
     model_config = build_model_config(cfg)
-    data = prepare_data(cfg, data_dir=data_dir, print_fn=print_fn)
+    if data is None:
+        data = prepare_data(cfg, data_dir=data_dir, print_fn=print_fn)
     composition = ", ".join(f"{k} {v:,}" for k, v in data.composition.items())
     validation = ", ".join(f"{k} {len(v):,}" for k, v in data.validation.items())
     print_fn(
@@ -116,11 +122,14 @@ def assemble_trainer(
         f"validation parts: {validation}"
     )
     torch.manual_seed(int(cfg.train.seed))
-    redheart = _model(model_config, init_from)
+    redheart = _model(model_config, init_from)  # the same initial weights in every process
     if cfg.lora.enabled:
         feed = _lora_feed(cfg, redheart, model_config, data, print_fn)
     else:
         feed = _cached_feature_feed(cfg, redheart, model_config, data, accelerator, print_fn)
+    if accelerator.process_index > 0:
+        # each further process draws its own dropout masks (process 0 keeps the single-process stream)
+        torch.manual_seed(int(cfg.train.seed) + 1_000_003 * accelerator.process_index)
     train_collator = feed.make_collator(data.train)
     val_collators = {name: feed.make_collator(table) for name, table in data.validation.items()}
     extra = {

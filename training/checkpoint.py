@@ -3,8 +3,10 @@
 A checkpoint folder ``checkpoint-<step>/`` holds
 
 * ``model/`` -- ``save_pretrained`` of the Red Heart model (config + safetensors + remote code);
-* ``optimizer.pt``, ``scheduler.pt`` -- their ``state_dict``;
-* ``rng.pt`` -- the Python, numpy and torch (CPU and CUDA) generator states at the moment of saving;
+* ``optimizer.pt``, ``scheduler.pt`` -- their ``state_dict`` (under FSDP or DeepSpeed, where each process holds
+  a shard, ``accelerate/`` holds Accelerate's ``save_state`` of model and optimiser instead of ``optimizer.pt``);
+* ``rng.pt`` -- the Python, numpy and torch (CPU and CUDA) generator states at the moment of saving, of process 0;
+  ``rng-process<N>.pt`` those of process N of a multi-process run (dropout differs between processes);
 * ``lora/<encoder>/`` -- LoRA adapters when the encoders are adapted;
 * ``trainer_state.json`` -- step, epoch, best metric, history, the tasks that received a loss, and the
   fingerprint of the training configuration.
@@ -25,6 +27,8 @@ import numpy as np
 import torch
 
 STATE_FILE = "trainer_state.json"
+#: Accelerate's ``save_state`` folder inside a checkpoint (FSDP, DeepSpeed: sharded model and optimiser).
+ACCELERATE_STATE = "accelerate"
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 #: Config fields that decide the architecture (a checkpoint must agree on all of them to be resumed).
 ARCHITECTURE_FIELDS = (
@@ -113,18 +117,47 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def rng_file(process_index: int) -> str:
+    """The random-state file of one process in a checkpoint (``rng.pt`` for process 0, as for one process)."""
+    return "rng.pt" if process_index == 0 else f"rng-process{process_index}.pt"
+
+
+def staging_folder(folder: Path, fresh: bool = True) -> Path:
+    """The temporary folder a checkpoint is written into before it is renamed (emptied when ``fresh``)."""
+    tmp = Path(folder).with_name(Path(folder).name + ".tmp")
+    if fresh:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    return tmp
+
+
 def save_checkpoint(
-    folder: Path, model, optimizer, scheduler, state: dict[str, Any], lora_modules=None
+    folder: Path,
+    model,
+    optimizer,
+    scheduler,
+    state: dict[str, Any],
+    lora_modules=None,
+    *,
+    rng_states: list[dict[str, Any]] | None = None,
+    state_dict: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write a checkpoint atomically (into a temporary folder, then renamed)."""
+    """Write a checkpoint atomically (into a temporary folder, then renamed).
+
+    ``rng_states``: one per process (default: this process's); ``optimizer`` None with ``state_dict`` given: the
+    FSDP/DeepSpeed case, whose optimiser Accelerate has already saved into the staging folder's ``accelerate/``.
+    """
     folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp / "model")
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    tmp = staging_folder(folder, fresh=optimizer is not None)
+    if state_dict is None:
+        model.save_pretrained(tmp / "model")
+    else:
+        model.save_pretrained(tmp / "model", state_dict=state_dict)
+    if optimizer is not None:
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-    torch.save(rng_state(), tmp / "rng.pt")
+    for index, states in enumerate(rng_states or [rng_state()]):
+        torch.save(states, tmp / rng_file(index))
     for name, module in (lora_modules or {}).items():
         module.save_pretrained(tmp / "lora" / name)
     (tmp / STATE_FILE).write_text(json.dumps(state, indent=2, default=float) + "\n", encoding="utf-8")
@@ -160,17 +193,28 @@ def resolve_resume(path: str | Path, output_dir: Path) -> Path:
     p = Path(path)
     if not p.is_dir():
         raise CheckpointError(f"checkpoint {str(p)!r} does not exist or is not a folder")
-    missing = [
-        n
-        for n in (STATE_FILE, "optimizer.pt", "scheduler.pt", "rng.pt", "model/config.json")
-        if not (p / n).exists()
-    ]
+    missing = [n for n in (STATE_FILE, "scheduler.pt", "rng.pt", "model/config.json") if not (p / n).exists()]
+    if not (p / "optimizer.pt").exists() and not (p / ACCELERATE_STATE).is_dir():
+        missing.append("optimizer.pt")
     if missing:
         raise CheckpointError(
             f"{p} is not a complete training checkpoint: missing {missing} (expected a checkpoint-<step>/ folder "
             "written by training/train.py)"
         )
     return p
+
+
+def load_rng_state(folder: Path, process_index: int = 0) -> tuple[dict[str, Any], str | None]:
+    """This process's random states from a checkpoint, and a note when it has none of its own (a checkpoint of
+    a run with fewer processes: process 0's are used, so dropout no longer continues the interrupted run's)."""
+    own = Path(folder) / rng_file(process_index)
+    if own.is_file():
+        return torch.load(own, map_location="cpu", weights_only=False), None
+    note = (
+        f"{folder} has no random state for process {process_index} (written by fewer processes); using process "
+        "0's: dropout will not continue exactly"
+    )
+    return torch.load(Path(folder) / rng_file(0), map_location="cpu", weights_only=False), note
 
 
 def load_state(folder: Path) -> dict[str, Any]:

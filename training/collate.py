@@ -189,6 +189,24 @@ def routes(encoders: dict[str, dict[str, Any]]) -> dict[int, list[str]]:
     return out
 
 
+def batch_texts(
+    table: ExampleTable, rows: Sequence[int]
+) -> tuple[list[str], list[int], list[int], np.ndarray]:
+    """A batch's texts (the examples, then the worse sides of pairs), their languages, the owning example of each
+    text (-1 for a worse side), and the utility pairs (better, worse) as indices into the texts."""
+    texts = [table.text[r] for r in rows]
+    langs = [int(table.language[r]) for r in rows]
+    owner = list(range(len(rows)))
+    pairs = []
+    for i, r in enumerate(rows):
+        if table.worse[r] is not None:
+            pairs.append((i, len(texts)))
+            texts.append(table.worse[r])
+            langs.append(int(table.language[r]))
+            owner.append(-1)
+    return texts, langs, owner, np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
 class Collator:
     """Example indices -> ``RedHeartModel.forward`` keyword arguments (cached features + trained labels)."""
 
@@ -224,20 +242,8 @@ class Collator:
         return int(self.stores[name].features(text).shape[0])
 
     def texts_and_pairs(self, rows: Sequence[int]) -> tuple[list[str], list[int], list[int], np.ndarray]:
-        """The batch's texts (the examples, then the worse sides of pairs), their languages, the owning
-        example of each text, and the utility pairs."""
-        t = self.table
-        texts = [t.text[r] for r in rows]
-        langs = [int(t.language[r]) for r in rows]
-        owner = list(range(len(rows)))
-        pairs = []
-        for i, r in enumerate(rows):
-            if t.worse[r] is not None:
-                pairs.append((i, len(texts)))
-                texts.append(t.worse[r])
-                langs.append(int(t.language[r]))
-                owner.append(-1)
-        return texts, langs, owner, np.array(pairs, dtype=np.int64).reshape(-1, 2)
+        """See :func:`batch_texts`."""
+        return batch_texts(self.table, rows)
 
     def encoder_inputs(
         self, texts: Sequence[str], langs: Sequence[int]

@@ -9,10 +9,11 @@ What is measured (each on data the model was not trained on):
 ``goemotions_ko_dev``          the same on the (machine-translated) Korean dev split
 ``kote_heldout``               macro-/micro-F1 over the 44 KOTE labels on the held-out part of KOTE val
 ``ethics_util_test``           pairwise accuracy: u(more pleasant) > u(less pleasant) on ETHICS util_test
-``ethics_<framework>_test``    accuracy of ``acceptability[framework] >= 0.5`` on ETHICS justice/deontology/virtue
-                               test; commonsense on the held-out part of cm_test (there is no cm_train here, so
-                               commonsense is trained on the rest of cm_test: ``ethics_commonsense_heldout``)
-``kosbi_heldout``              accuracy of ``acceptability[commonsense]`` on the held-out KoSBi contexts
+``ethics_<framework>_test``    accuracy and macro-F1 (both classes) of ``acceptability[framework] >= 0.5`` on ETHICS
+                               justice/deontology/virtue test, beside the majority-class share; commonsense on the
+                               held-out part of cm_test (there is no cm_train here, so commonsense is trained on
+                               the rest of cm_test: ``ethics_commonsense_heldout``)
+``kosbi_heldout``              the same of ``acceptability[commonsense]`` on the held-out KoSBi contexts
 ``nsmc_heldout``               positive-vs-negative accuracy (ratings 1-4 vs 9-10; 5-8 left out) of the sign of
                                ``sentiment`` on the held-out movies (split by movie_id)
 ``ethics_util_regret_test``    accuracy of ``regret >= 0.5`` (chose the less pleasant scenario) on util_test
@@ -49,6 +50,7 @@ from ..configuration_redheart.tasks import LANGUAGE_IDS, MULTILABEL_TASKS, TASK_
 from .collate import Collator, ExampleTable
 from .metrics import (
     binary_accuracy,
+    binary_macro_f1,
     choose_label_thresholds,
     expected_calibration_error,
     multilabel_f1,
@@ -196,6 +198,38 @@ def _settings(
     )
 
 
+def _plan(
+    settings: _Settings, encoders: dict[str, dict], data_dir: str | None, wanted: set[str]
+) -> tuple[Any, list[str], dict[str, str]]:
+    """The run's data config, the sets of ``wanted`` to build (sorted: a set's place seeds its eval sample) and
+    the sets no enabled encoder can read, with the reason."""
+    from .data import SET_LANGUAGES, SETS
+    from .prepare import data_config_of
+
+    data_config = data_config_of(settings.cfg, data_dir)
+    languages = _served_languages(encoders)
+    ordered = sorted(wanted)
+    skipped = {
+        s: f"no enabled encoder reads {SET_LANGUAGES[s]!r} texts"
+        for s in ordered
+        if SET_LANGUAGES[s] not in languages
+    }
+    return data_config, [s for s in ordered if s in SETS and s not in skipped], skipped
+
+
+def _eval_rows(
+    name: str, ev: ExampleTable, index: int, settings: _Settings, seed: int
+) -> tuple[np.ndarray, int]:
+    """Rows of a set's eval side that are evaluated (NSMC: polar ratings only; then the seeded sample), and how
+    many were available. ``index``: the set's place in :func:`_plan`'s list."""
+    keep = np.arange(len(ev))
+    if name == "nsmc":
+        polar = (ev.sentiment <= NSMC_NEGATIVE_MAX + 1e-6) | (ev.sentiment >= NSMC_POSITIVE_MIN - 1e-6)
+        keep = np.flatnonzero(polar)
+    pick = _sample(len(keep), settings.max_per_set, seed=int(seed) * 7919 + index)
+    return keep[pick], len(keep)
+
+
 def _tables(
     settings: _Settings,
     encoders: dict[str, dict],
@@ -209,18 +243,11 @@ def _tables(
     validation parts of ``validation_sets``: the training run's capped sample, or with ``all_held_out`` every row
     held out of training) as example tables; their sizes; and the sets no enabled encoder can read, with the
     reason."""
-    from .data import SET_LANGUAGES, SETS, build_splits
-    from .prepare import data_config_of, validation_split
+    from .data import build_splits
+    from .prepare import validation_split
 
-    data_config = data_config_of(settings.cfg, data_dir)
-    languages = _served_languages(encoders)
-    wanted = sorted({s for s, _ in EVALUATIONS.values()} if evaluations else set(validation_sets))
-    skipped = {
-        s: f"no enabled encoder reads {SET_LANGUAGES[s]!r} texts"
-        for s in wanted
-        if SET_LANGUAGES[s] not in languages
-    }
-    sets = [s for s in wanted if s in SETS and s not in skipped]
+    wanted = {s for s, _ in EVALUATIONS.values()} if evaluations else set(validation_sets)
+    data_config, sets, skipped = _plan(settings, encoders, data_dir, wanted)
     data_config.sets = sets
     splits = build_splits(data_config)
     t = settings.cfg.train
@@ -228,12 +255,9 @@ def _tables(
     sizes: dict[str, dict[str, int]] = {}
     for index, name in enumerate(sets if evaluations else ()):
         ev = ExampleTable.from_dataset(splits.eval[name], what=f"{name} eval side")
-        if name == "nsmc":
-            polar = (ev.sentiment <= NSMC_NEGATIVE_MAX + 1e-6) | (ev.sentiment >= NSMC_POSITIVE_MIN - 1e-6)
-            ev = ev.select(np.flatnonzero(polar))
-        pick = _sample(len(ev), settings.max_per_set, seed=int(data_config.seed) * 7919 + index)
-        tables[f"eval:{name}"] = ev.select(pick)
-        sizes[name] = {"available": len(ev), "evaluated": len(pick)}
+        rows, available = _eval_rows(name, ev, index, settings, data_config.seed)
+        tables[f"eval:{name}"] = ev.select(rows)
+        sizes[name] = {"available": available, "evaluated": len(rows)}
     for name in validation_sets:
         if name in sets:
             cap = None if all_held_out else t.validation_max_per_set
@@ -242,6 +266,46 @@ def _tables(
                 tables[f"val:{name}"] = ExampleTable.from_dataset(val, what=f"{name} validation part")
                 sizes.setdefault(name, {})["validation_for_threshold"] = len(val)
     return tables, sizes, skipped
+
+
+def evaluated_split(
+    model_dir: str | Path,
+    dataset: str,
+    *,
+    data_dir: str | None = None,
+    max_per_set: int | None | str = "config",
+) -> tuple[Any, Any]:
+    """``(train side, evaluated rows)`` of one data set, as Datasets, exactly as :func:`evaluate_model` on
+    ``model_dir`` with ``max_per_set`` builds and samples them, so that a baseline (``benchmarks/
+    probe_encoders.py``) is scored on the very rows the model's figure was measured on.
+
+    Only ``dataset`` is built: every set has its own seed stream, so its sides do not depend on the others.
+    """
+    from ..configuration_redheart import RedHeartConfig
+    from .data import build_splits
+
+    wanted = {s for s, _ in EVALUATIONS.values()}
+    if dataset not in wanted:
+        raise ValueError(f"{dataset!r} is not an evaluated data set; known: {sorted(wanted)}")
+    settings = _settings(
+        model_dir,
+        training_info(model_dir),
+        max_per_set=max_per_set,
+        cache_dir=None,
+        batch_size=None,
+        ece_bins=None,
+        progress=False,
+    )
+    encoders = RedHeartConfig.from_pretrained(str(model_dir)).encoders
+    data_config, sets, skipped = _plan(settings, encoders, data_dir, wanted)
+    if dataset not in sets:
+        raise EvaluationError(f"{model_dir}: {dataset} is not evaluated: {skipped.get(dataset, 'not built')}")
+    data_config.sets = [dataset]
+    splits = build_splits(data_config)
+    ev = splits.eval[dataset]
+    table = ExampleTable.from_dataset(ev, what=f"{dataset} eval side")
+    rows, _ = _eval_rows(dataset, table, sets.index(dataset), settings, data_config.seed)
+    return splits.train[dataset], ev.select(rows.tolist())
 
 
 def _predictions(
@@ -257,6 +321,38 @@ def _predictions(
             model, collator, batch_size=batch_size, progress=progress, desc=f"evaluate {key}"
         )
     return preds
+
+
+def _onnx_predictions(
+    model,
+    tables: dict[str, ExampleTable],
+    settings: _Settings,
+    folder: str | None,
+    precision: str,
+    progress: bool,
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The outputs of the exported ONNX graphs on every table, and the encoders they hold."""
+    from ..encoders.bank import EncoderBank
+    from ..onnx_backend import load_runner
+    from .predict import predict_onnx
+
+    bank = EncoderBank.from_config(model.config, dtype="float32")
+    runner = load_runner(model, bank, folder, precision)
+    max_length = settings.cfg.features.max_length
+    preds = {
+        key: predict_onnx(
+            runner,
+            bank,
+            table,
+            max_length,
+            batch_size=settings.batch_size,
+            progress=progress,
+            desc=f"evaluate {key}",
+        )
+        for key, table in tables.items()
+    }
+    used = {item["name"]: {**item, "onnx": runner.describe()} for item in bank.describe()}
+    return preds, used
 
 
 def choose_thresholds(
@@ -304,9 +400,10 @@ def _metric(kind: str, dataset: str, table: ExampleTable, pred: dict[str, Any], 
         return {"pairwise_accuracy": pairwise_accuracy(pred["utility"], pred["utility_worse"]), "n_pairs": n}
     if kind == "acceptability":
         col = ACCEPTABILITY_FRAMEWORKS.index(SET_FRAMEWORK[dataset])
-        y = table.acceptability[:, col]
+        y, prob = table.acceptability[:, col], pred["acceptability_probs"][:, col]
         return {
-            "accuracy": binary_accuracy(pred["acceptability_probs"][:, col], y),
+            "accuracy": binary_accuracy(prob, y),
+            "macro_f1": binary_macro_f1(prob, y),
             "n": n,
             "majority_baseline": float(max(y.mean(), 1 - y.mean())),
         }
@@ -359,11 +456,16 @@ def evaluate_model(
     ece_bins: int | None = None,
     progress: bool = True,
     print_fn=print,
+    backend: str = "torch",
+    onnx_folder: str | None = None,
+    onnx_precision: str = "int8",
 ) -> dict[str, Any]:
     """Run every evaluation of the module docstring on the model in ``model_dir``; return the results dict.
 
     ``max_per_set``: rows per evaluation set; ``"config"`` = the training config's ``eval.max_per_set``,
     ``None`` or 0 = all. ``batch_size`` / ``ece_bins``: None = the training config's ``eval`` section.
+    ``backend="onnx"``: the outputs come from the exported ONNX graphs (``onnx_folder``, default: the cache folder,
+    exported on first use) in ``onnx_precision``, reading the same tokens as the torch features.
     """
     from .features import build_stores
 
@@ -385,8 +487,16 @@ def evaluate_model(
     for table in tables.values():
         for lang, items in table.texts_by_language().items():
             texts.setdefault(lang, []).extend(items)
-    stores = build_stores(settings.cfg, config, texts, None, print_fn)
-    preds = _predictions(model, tables, stores, settings.batch_size, progress)
+    if backend == "onnx":
+        preds, encoders_used = _onnx_predictions(
+            model, tables, settings, onnx_folder, onnx_precision, progress
+        )
+    elif backend == "torch":
+        stores = build_stores(settings.cfg, config, texts, None, print_fn)
+        preds = _predictions(model, tables, stores, settings.batch_size, progress)
+        encoders_used = _encoders_used(config, stores)
+    else:
+        raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
     thresholds, threshold_source = _thresholds(config, tables, preds)
     metrics: dict[str, dict[str, Any]] = {}
     for name, (dataset, kind) in EVALUATIONS.items():
@@ -398,7 +508,8 @@ def evaluate_model(
         metrics["confidence_calibration"] = calibration
     return {
         "model_dir": str(Path(model_dir).resolve()),
-        "encoders": _encoders_used(config, stores),
+        "encoders": encoders_used,
+        "backend": backend if backend == "torch" else f"onnx-{onnx_precision}",
         "preset_shape": {
             "backbone_hidden": config.backbone.hidden_size,
             "backbone_layers": config.backbone.num_hidden_layers,
@@ -468,6 +579,16 @@ def main(argv: list[str] | None = None) -> int:
         "--model-card", action="store_true", help="also write MODEL_DIR/README.md from the results"
     )
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="onnx: the exported graphs (redheart.onnx_backend)",
+    )
+    p.add_argument(
+        "--onnx-folder", default=None, help="an ONNX export (default: the cache, exported on first use)"
+    )
+    p.add_argument("--onnx-precision", choices=("int8", "fp32"), default="int8")
     args = p.parse_args(argv)
     try:
         cap = "config" if args.max_per_set is None else args.max_per_set
@@ -478,6 +599,9 @@ def main(argv: list[str] | None = None) -> int:
             cache_dir=args.cache_dir,
             batch_size=args.batch_size,
             progress=not args.no_progress,
+            backend=args.backend,
+            onnx_folder=args.onnx_folder,
+            onnx_precision=args.onnx_precision,
         )
     except (EvaluationError, FileNotFoundError, ValueError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -178,8 +178,12 @@ class FeatureStore:
             self._handle = load_encoder(self.name, self.spec, frozen=True)
         return self._handle
 
-    def ensure(self, texts: Sequence[str], desc: str | None = None) -> int:
-        """Encode the texts the cache lacks and save them as a new shard; return how many were encoded."""
+    def ensure(self, texts: Sequence[str], desc: str | None = None, part: tuple[int, int] = (0, 1)) -> int:
+        """Encode the texts the cache lacks and save them as a new shard; return how many were encoded.
+
+        ``part=(index, count)``: encode only every ``count``-th missing text from the ``index``-th (processes of
+        one run share the work, each writing its own shard; call :meth:`reload` once all are done).
+        """
         import datasets
 
         missing: dict[str, str] = {}
@@ -188,6 +192,9 @@ class FeatureStore:
             if key not in self._index and key not in missing:
                 missing[key] = text
         self.reused += len({text_key(t) for t in texts}) - len(missing)
+        index, count = part
+        if count > 1:  # by key: the same parts in every process, whatever order its texts came in
+            missing = {k: missing[k] for k in sorted(missing)[index::count]}
         if not missing:
             return 0
         start = time.perf_counter()
@@ -295,9 +302,11 @@ class FeatureStore:
 def build_stores(
     cfg, model_config, texts_by_language: dict[int, list[str]], accelerator, print_fn
 ) -> dict[str, FeatureStore]:
-    """Feature stores of the enabled encoders, filled with every text routed to them (main process encodes).
+    """Feature stores of the enabled encoders, filled with every text routed to them.
 
     ``cfg`` is the :class:`~.config.TrainConfig` (its ``features`` section); ``accelerator`` None = one process.
+    Several processes share the encoding (each its part of the missing texts, in its own shard), then every
+    process reads all shards.
     """
     from ..encoders.adapters import resolve_adapters
     from .collate import routes
@@ -318,15 +327,16 @@ def build_stores(
             progress=cfg.train.progress,
         )
         texts = [t for lang, items in texts_by_language.items() if name in routing[lang] for t in items]
-        if accelerator is None or accelerator.is_main_process:
-            n = store.ensure(texts)
-            print_fn(
-                f"Feature cache {name}: {store.root} -- {n:,} texts encoded now, "
-                f"{store.reused:,} reused ({len(store):,} cached)"
-            )
-        if accelerator is not None:
+        world = 1 if accelerator is None else accelerator.num_processes
+        rank = 0 if accelerator is None else accelerator.process_index
+        n = store.ensure(texts, part=(rank, world))
+        if world > 1:
             accelerator.wait_for_everyone()
-            if not accelerator.is_main_process:
-                store.reload()
+            store.reload()
+        print_fn(
+            f"Feature cache {name}: {store.root} -- {n:,} texts encoded now"
+            + (f" by process 0 of {world}" if world > 1 else "")
+            + f", {store.reused:,} reused ({len(store):,} cached)"
+        )
         stores[name] = store
     return stores

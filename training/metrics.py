@@ -12,6 +12,9 @@ functions compute the same numbers without a network.
   part; labels with fewer than ``min_positives`` gold positives there keep the global threshold;
 * :func:`pairwise_accuracy` -- share of pairs whose first item scores strictly higher;
 * :func:`binary_accuracy`;
+* :func:`binary_macro_f1` -- the mean of the F1 of both classes of a 0/1 decision (scikit-learn's
+  ``f1_score(average="macro", labels=[0, 1], zero_division=0)``); beside accuracy because a majority guess scores
+  the majority share in accuracy but only ``p / (1 + p)`` here (0.444 on ETHICS virtue's 80/20 split);
 * :func:`expected_calibration_error` -- equal-width bins over [0, 1]: sum_b (n_b / N) |accuracy_b - confidence_b|.
 """
 
@@ -83,6 +86,19 @@ def binary_accuracy(prob, y_true, threshold: float = 0.5) -> float:
     if prob.shape != y.shape or prob.size == 0:
         raise ValueError(f"need non-empty arrays of one shape, got {prob.shape} and {y.shape}")
     return float(((prob >= threshold) == (y >= 0.5)).mean())
+
+
+def binary_macro_f1(prob, y_true, threshold: float = 0.5) -> float:
+    """Macro-F1 over both classes of ``prob >= threshold`` against 0/1 labels (the decision accuracy uses).
+
+    Both classes always count, so a class never predicted and never gold scores 0 (scikit-learn with
+    ``labels=[0, 1], zero_division=0``): a constant guess cannot reach more than ``p / (1 + p)``.
+    """
+    prob, y = np.asarray(prob, dtype=np.float64), np.asarray(y_true, dtype=np.float64)
+    if prob.shape != y.shape or prob.ndim != 1 or prob.size == 0:
+        raise ValueError(f"need two non-empty 1-D arrays of one shape, got {prob.shape} and {y.shape}")
+    pred, gold = prob >= threshold, y >= 0.5
+    return multilabel_f1(np.stack([gold, ~gold], axis=1), np.stack([pred, ~pred], axis=1))["macro_f1"]
 
 
 def expected_calibration_error(confidence, correct, n_bins: int = 15) -> dict[str, float | list]:

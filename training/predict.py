@@ -10,11 +10,13 @@ import numpy as np
 import torch
 
 from ..configuration_redheart.tasks import IGNORE_INDEX, MULTILABEL_TASKS, TASK_LABELS
-from .collate import Collator, ExampleTable
+from .collate import Collator, ExampleTable, batch_texts
+from .collate import routes as collate_routes
 from .metrics import binary_accuracy, choose_threshold, multilabel_f1, pairwise_accuracy
 
 LABEL_KEYS = frozenset(TASK_LABELS.values())
-OUTPUT_FIELDS = (
+#: The outputs the training metrics and the evaluation read.
+PREDICTED_FIELDS = (
     "emotion_probs",
     "kote_probs",
     "sentiment",
@@ -61,8 +63,7 @@ def predict(
     model.eval()
     device = next(model.parameters()).device
     rows = np.arange(len(collator.table)) if rows is None else np.asarray(rows)
-    out: dict[str, list] = {name: [] for name in OUTPUT_FIELDS}
-    worse: list[np.ndarray] = []
+    collected = _Collected()
     losses: dict[str, list[float]] = {}
     starts = range(0, len(rows), batch_size)
     for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
@@ -72,27 +73,86 @@ def predict(
             batch = {k: v for k, v in batch.items() if k not in LABEL_KEYS}
         with autocast() if autocast is not None else nullcontext():
             result = model(**to_device(batch, device))
-        n = len(chunk)
-        for name in OUTPUT_FIELDS:
-            value = getattr(result, name)
-            if value is not None:
-                out[name].append(value[:n].float().cpu().numpy())
-        u = result.utility.float().cpu().numpy()
-        w = np.full(n, np.nan, dtype=np.float32)
-        _, _, _, pairs = collator.texts_and_pairs(chunk)
-        if len(pairs):
-            w[pairs[:, 0]] = u[pairs[:, 1]]
-        worse.append(w)
+        outputs = {name: getattr(result, name) for name in PREDICTED_FIELDS}
+        collected.add(
+            {k: v.float().cpu().numpy() for k, v in outputs.items() if v is not None},
+            len(chunk),
+            collator.texts_and_pairs(chunk)[3],
+        )
         if with_losses and result.task_losses:
             for task, value in result.task_losses.items():
                 losses.setdefault(task, []).append(float(value.detach().float().cpu()))
     if was_training:
         model.train()
-    arrays: dict[str, Any] = {k: np.concatenate(v) for k, v in out.items() if v}
-    arrays["utility_worse"] = np.concatenate(worse)
+    arrays = collected.arrays()
     if with_losses:
         arrays["losses"] = {k: float(np.mean(v)) for k, v in losses.items()}
     return arrays
+
+
+def predict_onnx(
+    runner: Any,
+    encoders: Any,
+    table: ExampleTable,
+    max_length: int,
+    *,
+    batch_size: int = 128,
+    progress: bool = False,
+    desc: str = "predict (onnx)",
+) -> dict[str, np.ndarray]:
+    """:func:`predict`'s outputs from an ONNX runner (``redheart.onnx_backend``) reading token ids.
+
+    Each text is cut as the feature stores cut it (content tokens up to ``max_length`` minus the special tokens), so
+    torch (on cached features) and ONNX read the same tokens and their metrics are comparable.
+    """
+    from tqdm.auto import tqdm
+
+    routes = collate_routes({n: {**encoders[n].spec, "enabled": True} for n in encoders})
+    collected = _Collected()
+    for start in tqdm(range(0, len(table), batch_size), desc=desc, disable=not progress, leave=False):
+        chunk = list(range(start, min(start + batch_size, len(table))))
+        texts, langs, _, pairs = batch_texts(table, chunk)
+        by_route: dict[tuple[str, ...], list[int]] = {}
+        for i, lang in enumerate(langs):
+            by_route.setdefault(tuple(routes[lang]), []).append(i)
+        merged: dict[str, np.ndarray] = {}
+        for route, members in by_route.items():
+            feeds = {}
+            for name in route:
+                handle = encoders[name]
+                budget = max(1, min(max_length, handle.max_tokens) - handle.num_special)
+                tokens = handle.tokenize([texts[i] for i in members])
+                ids, mask = handle.pad([handle.with_specials(t.ids[:budget]) for t in tokens])
+                feeds[f"{name}_input_ids"], feeds[f"{name}_attention_mask"] = ids.numpy(), mask.numpy()
+            feeds["language_ids"] = np.array([langs[i] for i in members], dtype=np.int64)
+            for name, value in runner.run(route, feeds).items():
+                if name in PREDICTED_FIELDS and value is not None:
+                    merged.setdefault(name, np.zeros((len(texts), *value.shape[1:]), dtype=np.float32))
+                    merged[name][members] = value
+        collected.add(merged, len(chunk), pairs)
+    return collected.arrays()
+
+
+class _Collected:
+    """Per-batch outputs gathered into per-example arrays (``utility_worse``: the worse side's utility, or NaN)."""
+
+    def __init__(self) -> None:
+        self.out: dict[str, list[np.ndarray]] = {name: [] for name in PREDICTED_FIELDS}
+        self.worse: list[np.ndarray] = []
+
+    def add(self, outputs: dict[str, np.ndarray], n: int, pairs: np.ndarray) -> None:
+        """``outputs`` of a batch of ``n`` examples followed by their pairs' worse sides."""
+        for name, value in outputs.items():
+            self.out[name].append(value[:n])
+        w = np.full(n, np.nan, dtype=np.float32)
+        if len(pairs):
+            w[pairs[:, 0]] = outputs["utility"][pairs[:, 1]]
+        self.worse.append(w)
+
+    def arrays(self) -> dict[str, Any]:
+        arrays: dict[str, Any] = {k: np.concatenate(v) for k, v in self.out.items() if v}
+        arrays["utility_worse"] = np.concatenate(self.worse)
+        return arrays
 
 
 def task_metrics(

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    if os.environ.get("LOCAL_RANK", "0") == "0":
+    if os.environ.get("RANK", "0") == "0":  # one line for the whole run, also over several machines
         print(
             json.dumps(
                 {

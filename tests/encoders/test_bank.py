@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,50 @@ def test_encoders_are_frozen_and_placed(tiny_folders):
     assert mapped.device == torch.device("cpu") and not mapped.model.training  # placed by accelerate
     trainable = load_encoder("a", _spec(tiny_folders["bert"], 24), frozen=False)
     assert all(p.requires_grad for p in trainable.model.parameters())
+
+
+def _bf16_copy(folder: Path, out: Path) -> Path:
+    """A copy of an encoder folder stored in bfloat16 (weights and config), as a half checkpoint ships."""
+    shutil.copytree(folder, out)
+    weights = load_file(out / "model.safetensors")
+    save_file(
+        {k: v.to(torch.bfloat16) for k, v in weights.items()},
+        out / "model.safetensors",
+        metadata={"format": "pt"},
+    )
+    config = json.loads((out / "config.json").read_text())
+    config["dtype"] = "bfloat16"
+    (out / "config.json").write_text(json.dumps(config))
+    return out
+
+
+def test_auto_computes_an_encoder_in_the_fastest_native_dtype_whatever_it_stores(
+    tiny_folders, tmp_path, fake_cpu
+):
+    half = _bf16_copy(tiny_folders["bert"], tmp_path / "bf16")
+    fake_cpu("AVX512", {"avx512f", "avx512_vnni"})  # AVX-512 without BF16: bf16 would be emulated
+    handle = load_encoder("a", _spec(half, 24))
+    assert next(handle.model.parameters()).dtype == torch.float32
+    assert handle.run([handle.with_specials([5, 6, 7])])[0].dtype == torch.float32
+    trainable = load_encoder("a", _spec(half, 24), frozen=False)  # training's mixed precision decides
+    assert next(trainable.model.parameters()).dtype == torch.bfloat16
+    fake_cpu("AVX512", {"avx512f", "amx_bf16"})  # native bf16: a float32 checkpoint is computed in bf16
+    bank = EncoderBank({"a": _spec(tiny_folders["bert"], 24), "b": _spec(half, 24)})
+    assert {next(h.model.parameters()).dtype for h in bank.values()} == {torch.bfloat16}
+
+
+def test_bank_dtype_unknown_is_refused_and_emulated_is_warned_once(tiny_folders, tmp_path, fake_cpu):
+    with pytest.raises(ValueError, match="'auto', 'float32', 'bfloat16', 'float16'"):
+        EncoderBank({"a": _spec(tmp_path / "never-read", 24)}, dtype="float17")  # before anything is loaded
+    fake_cpu("AVX2")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bank = EncoderBank(
+            {"a": _spec(tiny_folders["bert"], 24), "b": _spec(tiny_folders["bert"], 24)}, dtype="bfloat16"
+        )
+    emulated = [w for w in caught if "bfloat16 is emulated on this CPU (AVX2" in str(w.message)]
+    assert len(emulated) == 1 and "2.5x slower" in str(emulated[0].message)
+    assert {next(h.model.parameters()).dtype for h in bank.values()} == {torch.bfloat16}  # as asked
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):

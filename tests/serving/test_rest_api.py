@@ -266,6 +266,9 @@ def test_openapi_documents_the_output_schema(client):
 def test_model_description_and_card(client):
     described = client.get("/v1/model").json()
     assert [e["name"] for e in described["encoders"]] == ["enc_a", "enc_b"]
+    analysed = client.post("/v1/analyze", json={"text": "I lied to my friend."}).json()["result"]
+    assert described["model"] == analysed["metadata"]["model"]  # backend, dtype computed in, CPU capability
+    assert described["model"]["dtype"] in ("float32", "bfloat16") and described["model"]["cpu_capability"]
     assert described["settings"]["api_key"] is False
     card = client.get("/v1/model/card")
     assert card.status_code == 200 and card.text.startswith("#")

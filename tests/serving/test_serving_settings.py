@@ -89,16 +89,3 @@ def test_option_checks_name_the_field(options, field):
     with pytest.raises(InvalidRequest) as caught:
         check_options(**options)
     assert caught.value.field == field
-
-
-def test_the_redheart_command_dispatches_serve(capsys):
-    from redheart.serving.cli import main
-
-    main([])
-    assert "redheart serve" in capsys.readouterr().out
-    with pytest.raises(SystemExit) as exited:
-        main(["train"])
-    assert exited.value.code == 2 and "unknown command" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exited:
-        main(["serve", "--help"])
-    assert exited.value.code == 0 and "--max-pending-texts" in capsys.readouterr().out

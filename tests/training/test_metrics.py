@@ -9,6 +9,7 @@ import pytest
 
 from redheart.training.metrics import (
     binary_accuracy,
+    binary_macro_f1,
     choose_threshold,
     expected_calibration_error,
     multilabel_f1,
@@ -59,6 +60,40 @@ def test_pairwise_and_binary_accuracy():
         pairwise_accuracy([], [])
 
 
+def test_binary_macro_f1_matches_sklearn():
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(1)
+    for share in (0.5, 0.8, 0.97):  # balanced, ETHICS virtue's skew, a rare negative class
+        y = (rng.random(500) < share).astype(int)
+        prob = np.clip(0.35 * y + rng.random(500) * 0.7, 0, 1)
+        want = f1_score(y, prob >= 0.5, average="macro", zero_division=0)
+        assert binary_macro_f1(prob, y) == pytest.approx(want)
+        assert binary_macro_f1(prob, y, threshold=0.3) == pytest.approx(
+            f1_score(y, prob >= 0.3, average="macro", zero_division=0)
+        )
+    # by hand: gold 1 1 1 0, predicted 1 0 1 1 -> class 1: 2 tp, 1 fp, 1 fn = 2/3; class 0: 1 fp, 1 fn = 0
+    assert binary_macro_f1([0.9, 0.2, 0.6, 0.5], [1, 1, 1, 0]) == pytest.approx(1 / 3)
+
+
+def test_binary_macro_f1_exposes_a_majority_guess():
+    # ETHICS virtue: 80% positive. Always "acceptable": accuracy 0.8, macro-F1 p / (1 + p) = 0.444.
+    y = np.array([1] * 80 + [0] * 20)
+    prob = np.full(100, 0.9)
+    assert binary_accuracy(prob, y) == pytest.approx(0.8)
+    assert binary_macro_f1(prob, y) == pytest.approx(0.8 / 1.8)
+    # only one class in gold and predictions: the absent class still counts 0 (sklearn with labels=[0, 1])
+    from sklearn.metrics import f1_score
+
+    ones = np.ones(10)
+    assert binary_macro_f1(ones, ones) == pytest.approx(
+        f1_score(ones, ones, labels=[0, 1], average="macro", zero_division=0)
+    )
+    assert binary_macro_f1(ones, ones) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="1-D"):
+        binary_macro_f1(np.ones((2, 2)), np.ones((2, 2)))
+
+
 def test_expected_calibration_error_by_hand():
     # Two bins of width 0.5: (0, 0.5] holds 0.2, 0.4 (mean 0.3, accuracy 0.5 -> gap 0.2);
     # (0.5, 1] holds 0.9, 0.9, 0.6, 0.6 (mean 0.75, accuracy 0.75 -> gap 0). ECE = 2/6 * 0.2.
@@ -96,6 +131,7 @@ def test_model_card_from_results(tmp_path, tiny_model):
         "metrics": {
             "goemotions_en_dev": {"macro_f1": 0.31, "micro_f1": 0.45, "n": 600},
             "ethics_util_test": {"pairwise_accuracy": 0.62, "n_pairs": 600},
+            "ethics_virtue_test": {"accuracy": 0.799, "macro_f1": 0.45, "n": 4975, "majority_baseline": 0.8},
             "confidence_calibration": {
                 "ece": 0.05,
                 "mce": 0.1,
@@ -116,6 +152,14 @@ def test_model_card_from_results(tmp_path, tiny_model):
     assert "| GoEmotions EN dev (28 labels) | macro_f1 | 0.310 | 0.460 | 600 | yes |" in card
     assert "| `bentham.elements` | latent |" in card and "| `emotion.kote` | latent (untrained) |" in card
     assert "| `bentham.utility` | trained |" in card
+    virtue = "| ETHICS virtue test | macro_f1 | 0.450 (majority guess 0.444) |  | 4975 | no (zero-shot for this set) |"
+    assert virtue in card
+    assert "| ETHICS virtue test | accuracy | 0.799 (majority class 0.800) |" in card
+
+    from redheart.training.evaluate import format_results
+
+    shown = format_results(results).splitlines()
+    assert any("ethics_virtue_test" in line and "macro_f1 0.4500" in line for line in shown)
     with pytest.raises(FileNotFoundError, match="results file"):
         write_model_card(tmp_path / "missing.json", tmp_path / "model")
 
@@ -139,7 +183,16 @@ def test_acceptability_evaluation_reads_its_frameworks_column():
     probs = np.zeros((4, 4), dtype=np.float32)
     probs[:, column] = [0.9, 0.2, 0.4, 0.7]
     metrics = _metric("acceptability", "ethics_justice", table, {"acceptability_probs": probs}, {})
-    assert metrics == {"accuracy": 0.75, "n": 4, "majority_baseline": 0.75}
+    # predicted 1 0 0 1 against 1 0 1 1: class 1 F1 = 4/5, class 0 F1 = 2/3
+    assert metrics == {
+        "accuracy": 0.75,
+        "macro_f1": pytest.approx((0.8 + 2 / 3) / 2),
+        "n": 4,
+        "majority_baseline": 0.75,
+    }
+    # the other frameworks' columns are ignored: the same probabilities elsewhere change nothing
+    probs[:, column - 1] = 1.0 - probs[:, column]
+    assert _metric("acceptability", "ethics_justice", table, {"acceptability_probs": probs}, {}) == metrics
 
 
 def test_label_thresholds_maximise_each_labels_f1_like_sklearn():

@@ -1,0 +1,18 @@
+"""ONNX backend: the whole inference path (encoders + Red Heart model) as ONNX graphs run by onnxruntime.
+
+* :mod:`.graph` -- one route's encoders and the model as one module with flat tensor inputs and outputs;
+* :mod:`.export` -- ``torch.onnx.export`` of every route (dynamic batch and sequence axes), checked against torch;
+* :mod:`.quantize` -- int8 dynamic quantization with onnxruntime's quantizer;
+* :mod:`.manifest` -- what an exported folder holds and which model it was exported from (a fingerprint of the
+  weights); a folder from another model or format version is a clear error;
+* :mod:`.session` -- the runtime the pipeline calls with ``backend="onnx"``.
+
+Export from the command line: ``python -m redheart.onnx_backend OUT_DIR [--model M] [--precision int8 fp32]``.
+Needs the ``onnx`` extra (onnx, onnxscript, onnxruntime).
+"""
+
+from .export import export_onnx
+from .manifest import OnnxVersionError, model_fingerprint
+from .session import OnnxRunner, load_runner
+
+__all__ = ["OnnxRunner", "OnnxVersionError", "export_onnx", "load_runner", "model_fingerprint"]

@@ -1,0 +1,105 @@
+"""The runtime of ``backend="onnx"``: onnxruntime sessions of an exported folder, one per route.
+
+:func:`load_runner` finds the folder for a loaded model -- the one given, or the cache folder keyed by the model's
+fingerprint (``$RH_CACHE_DIR/onnx/<fingerprint>``), exporting into it on first use -- and checks that it was
+exported from exactly these weights (:mod:`.manifest`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cache import cache_dir
+from ..pipelines.result import OUTPUT_FIELDS
+from .graph import route_key
+from .manifest import PRECISIONS, check_manifest, model_fingerprint, read_manifest
+
+logger = logging.getLogger(__name__)
+
+
+class OnnxRunner:
+    """Runs the exported graphs of one precision: token ids of a route in, per-window outputs out."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        manifest: dict[str, Any],
+        precision: str = "int8",
+        threads: int | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        if precision not in PRECISIONS:
+            raise ValueError(f"onnx precision must be one of {PRECISIONS}, got {precision!r}")
+        self.folder, self.manifest, self.precision = Path(folder), manifest, precision
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        # No busy-waiting between runs: spinning threads would take the cores from the tokenizer, torch parts
+        # (faces, streams) and other sessions sharing the process.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.sessions = {
+            key: ort.InferenceSession(
+                str(self.folder / route["files"][precision]), options, providers=["CPUExecutionProvider"]
+            )
+            for key, route in manifest["routes"].items()
+        }
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(self.manifest.get("parts", ()))
+
+    def run(self, route: Sequence[str], feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray | None]:
+        """Outputs by name for one route; ``feeds`` maps the route's input names to int64 arrays."""
+        key = route_key(route)
+        if key not in self.sessions:
+            raise KeyError(f"no exported graph for route {key!r} (exported: {sorted(self.sessions)})")
+        names = self.manifest["routes"][key]["outputs"]
+        outputs: dict[str, np.ndarray | None] = dict.fromkeys(OUTPUT_FIELDS)  # absent outputs stay None
+        outputs.update(zip(names, self.sessions[key].run(names, dict(feeds)), strict=True))
+        return outputs
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe identity for output metadata."""
+        return {
+            "backend": "onnx",
+            "precision": self.precision,
+            "folder": str(self.folder),
+            "fingerprint": self.manifest["fingerprint"],
+        }
+
+
+def default_folder(fingerprint: str) -> Path:
+    """The cache folder of a model's export."""
+    return cache_dir() / "onnx" / fingerprint[:32]
+
+
+def load_runner(
+    model: Any,
+    encoders: Any,
+    folder: str | Path | None = None,
+    precision: str = "int8",
+    threads: int | None = None,
+) -> OnnxRunner:
+    """The ONNX runner of a loaded model and encoder bank; exports into ``folder`` (or the cache) when it is empty."""
+    from .export import export_onnx
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"onnx precision must be one of {PRECISIONS}, got {precision!r}")
+    fingerprint = model_fingerprint(model, {name: encoders[name].model for name in encoders})
+    folder = Path(folder) if folder is not None else default_folder(fingerprint)
+    manifest = read_manifest(folder)
+    if manifest is None:
+        if folder.exists() and any(folder.iterdir()):
+            raise FileNotFoundError(
+                f"{folder} holds no ONNX export (no redheart_onnx.json); give an empty folder"
+            )
+        logger.warning("exporting the model to ONNX into %s (once; about a minute per route)", folder)
+        manifest = export_onnx(model, encoders, folder, PRECISIONS, progress=False)
+    check_manifest(folder, manifest, fingerprint, precision)
+    return OnnxRunner(folder, manifest, precision, threads)
