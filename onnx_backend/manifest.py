@@ -19,7 +19,7 @@ import torch
 
 MANIFEST = "redheart_onnx.json"
 #: Bump when the graph's inputs/outputs or the folder layout change.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 PRECISIONS = ("fp32", "int8")
 #: The sub-configs that shape the exported graph (label spaces and thresholds only affect post-processing).
 GRAPH_CONFIGS = ("backbone", "heads", "analyzers", "auxiliary")

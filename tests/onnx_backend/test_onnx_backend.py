@@ -220,3 +220,30 @@ def test_corpus_analysis_runs_on_the_onnx_backend(exported, tiny_system, tiny_pi
     parser = build_parser()
     job = job_from_args(parser.parse_args([str(source), str(tmp_path / "x"), "--backend", "onnx"]), parser)
     assert (job.backend, job.onnx_precision) == ("onnx", "int8")
+
+
+def test_int8_keeps_the_model_and_the_gelu_fed_products_in_float32(exported):
+    """scope="encoders": encoder products become int8, except those fed by a GELU; the Red Heart model stays float."""
+    import onnx
+
+    from redheart.onnx_backend.quantize import _node_scopes
+
+    folder, manifest = exported
+    files = manifest["routes"]["enc_a"]["files"]
+    source = onnx.load(str(folder / files["fp32"]), load_external_data=False).graph
+    quantized = {
+        n.name: n.op_type for n in onnx.load(str(folder / files["int8"]), load_external_data=False).graph.node
+    }
+    producer = {output: node for node in source.node for output in node.output}
+    products = [n for n in source.node if n.op_type in ("MatMul", "Gemm")]
+    in_model = [n.name for n in products if _node_scopes(n)[1:2] == ["model"]]
+    gelu_fed = [n.name for n in products if getattr(producer.get(n.input[0]), "op_type", "") == "Gelu"]
+    encoder_rest = [n.name for n in products if n.name not in in_model and n.name not in gelu_fed]
+    assert in_model and gelu_fed and encoder_rest
+    integer = [name for name, op in quantized.items() if op == "MatMulInteger"]
+    # an int8 product is named after its source: "<name>_quant" ("<name>_MatMul_quant" for a Gemm)
+    sources = {name.rsplit("_quant", 1)[0].removesuffix("_MatMul") for name in integer}
+    assert not sources & set(in_model + gelu_fed)  # left in float32
+    weights = {init.name for init in source.initializer}
+    with_weight = {n.name for n in products if any(i in weights for i in n.input)}
+    assert sources >= set(encoder_rest) & with_weight  # every other encoder weight product is int8
