@@ -30,13 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from bench_inference import cpu_model, load_average  # noqa: E402  (same folder)
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 from transformers.utils import logging as hf_logging
 
 import redheart  # noqa: F401  (registers the ethics-emotion task)
 from redheart.encoders.testing import build_base_encoder, read_tsv_column
-from redheart.pipelines.precision import cpu_capability
+from redheart.pipelines.precision import machine_info, machine_line
 from redheart.pipelines.stage_metrics import quantile
 
 SYSTEMS = ("torch auto", "torch bf16", "onnx fp32", "onnx int8", "roberta-base classifier")
@@ -152,10 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             tokens[f"{label}_roberta"] = sum(len(tok(t)["input_ids"]) for t in texts) / len(texts)
 
     dtype = str(shipped.model.dtype).replace("torch.", "")
-    print(
-        f"\nmachine: {cpu_model()} | CPU capability {cpu_capability()} | {os.cpu_count()} cores | torch "
-        f"{torch.__version__} threads {torch.get_num_threads()} | load average {load_average()}"
-    )
+    info = machine_info(shipped.model.dtype)
+    print("\n" + machine_line(info))
     print(f"shipped model: {shipped.model.config._name_or_path} | torch auto computes in {dtype}")
     header = ("input", "system", "p50 ms", "p95 ms", f"texts/s (batch {args.batch_size})")
     widths = (30, 26, 8, 8, 20)
@@ -178,12 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             first = False
     print(f"\nwall time {time.perf_counter() - started:.0f} s; command: python {' '.join(sys.argv)}")
     if args.json:
-        meta = {
-            "cpu": cpu_model(),
-            "capability": cpu_capability(),
-            "load_average": load_average(),
-            "dtype": dtype,
-        }
+        meta = {**info, "torch_auto_dtype": dtype}
         args.json.write_text(json.dumps({"meta": meta, "tokens": tokens, "results": results}, indent=2))
     return 0
 

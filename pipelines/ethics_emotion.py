@@ -539,6 +539,9 @@ class EthicsEmotionPipeline(Pipeline):
         results: dict[int, Any] = {
             index: err if errors == "collect" else _error_entry(err) for index, err in failures.items()
         }
+        # Longest first, so each model call holds texts of similar length (less padding); results go back to
+        # their input positions, and no text's result depends on its batch-mates.
+        prepared.sort(key=lambda entry: _item_tokens(entry[1]), reverse=True)
         for start in range(0, len(prepared), batch_size):
             chunk = prepared[start : start + batch_size]
             outputs = self.forward([item for _, item in chunk], **forward)
@@ -803,6 +806,14 @@ def _batched(entries: list, size: int) -> Iterable[list]:
     iterator = iter(entries)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
+
+
+def _item_tokens(item: PreparedItem) -> int:
+    """An item's content tokens (its longest window over its encoders, and its alternatives'), for length sorting."""
+    texts = [item.main, *item.alternatives]
+    return max(
+        sum(end - start for start, end in window.spans.values()) for text in texts for window in text.windows
+    )
 
 
 def _split_rows(entries: list, batched: Mapping[str, Any]) -> dict[Any, dict[str, torch.Tensor | None]]:

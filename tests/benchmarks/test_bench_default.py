@@ -1,0 +1,40 @@
+"""The default-model benchmark runs end to end on the shipped model and writes what it prints."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_default.py"
+
+
+def test_bench_default_measures_the_shipped_model(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    spec = importlib.util.spec_from_file_location("bench_default", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "default.json"
+    argv = [
+        "--systems",
+        "torch auto",
+        "--runs",
+        "3",
+        "--batch-size",
+        "2",
+        "--batches",
+        "1",
+        "--json",
+        str(out),
+    ]
+    assert bench.main(argv) == 0
+    numbers = json.loads(out.read_text())
+    for label in ("short", "long"):
+        row = numbers["results"][label]["torch auto"]
+        assert 0 < row["p50_ms"] <= row["p95_ms"] and row["texts_per_s"] > 0
+    assert numbers["tokens"]["long"] > 3 * numbers["tokens"]["short"]  # ~120 against one sentence
+    assert numbers["meta"]["torch_auto_dtype"] == "float32"  # the suite pins a CPU without native bf16
+    printed = capsys.readouterr().out
+    assert "CPU capability" in printed and "torch auto" in printed
+    sys.modules.pop("bench_default", None)
