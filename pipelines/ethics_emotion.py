@@ -15,8 +15,9 @@ Per call (``pipe(text_or_texts, **options)``):
 3. each routed encoder tokenises the text once; long texts are cut into windows (:mod:`.windows`); an
    encoder's window holds at most its ``max_length`` tokens and at most its share of
    ``backbone.max_fused_tokens`` (counted after ``backbone.token_pool_stride``);
-4. windows are batched (``batch_size`` windows per model call, grouped by encoder route, sorted by length to
-   limit padding), the encoders and the model run under ``torch.inference_mode``;
+4. the call's texts are taken longest first, ``batch_size`` at a time, and their windows batched (``batch_size``
+   windows per model call, grouped by encoder route, sorted by length), so each call pads little; the encoders and
+   the model run under ``torch.inference_mode`` (or as one ONNX graph with ``backend="onnx"``);
 5. window outputs are aggregated per text and turned into the documented result (:mod:`.result`).
 
 Options: ``batch_size``; ``top_k`` (3) / ``threshold`` (None) for ``emotion.top``/``kote_top``;

@@ -329,6 +329,10 @@ def build_stores(
         texts = [t for lang, items in texts_by_language.items() if name in routing[lang] for t in items]
         world = 1 if accelerator is None else accelerator.num_processes
         rank = 0 if accelerator is None else accelerator.process_index
+        if world > 1:  # every process must partition the same missing set: read the cache in one state
+            accelerator.wait_for_everyone()
+            store.reload()
+            accelerator.wait_for_everyone()
         n = store.ensure(texts, part=(rank, world))
         if world > 1:
             accelerator.wait_for_everyone()
