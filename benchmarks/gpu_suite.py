@@ -69,6 +69,8 @@ PACKAGES = (
 
 # ------------------------------------------------------------------------------------------------ the header
 def _cpu_model() -> str:
+    """``redheart.pipelines.precision.cpu_model``, repeated: this process may run before ``redheart`` is importable
+    (the stages put the working tree on their path)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
