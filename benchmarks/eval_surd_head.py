@@ -22,7 +22,6 @@ the short scenarios), ethics_util (``utilitarianism/util_test.csv``, both scenar
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shlex
@@ -35,51 +34,11 @@ import numpy as np
 from redheart.configuration_redheart.labels import SURD_SHARES
 from redheart.pipelines.explain import DEFAULT_MAX_CLAUSES, split_clauses
 from redheart.pipelines.precision import DTYPE_CHOICES, machine_info, machine_line
+from redheart.training.data.clause_texts import EVAL_SOURCES, read_source, sample_texts
 from redheart.training.data.surd_targets import surd_labels
 
-SOURCES = {
-    "goemotions_en": ("goemotions_en/dev.tsv", "tsv", 0),
-    "goemotions_ko": ("goemotions_ko/dev.tsv", "tsv", 0),
-    "kote": ("kote/val.tsv", "tsv", 1),
-    "ethics_cm": ("ethics/commonsense/cm_test.csv", "cm", None),
-    "ethics_util": ("ethics/utilitarianism/util_test.csv", "util", None),
-}
+SOURCES = EVAL_SOURCES
 DEFAULT_SOURCES = "goemotions_en,goemotions_ko,ethics_cm"
-
-
-def read_source(root: Path, name: str) -> list[str]:
-    """All texts of one source, in file order."""
-    rel, kind, column = SOURCES[name]
-    path = root / rel
-    if not path.is_file():
-        raise SystemExit(f"{name}: {path} not found (is --data-dir / RH_DATA_DIR the shared data folder?)")
-    texts: list[str] = []
-    with path.open(encoding="utf-8", newline="") as handle:
-        if kind == "tsv":
-            for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-                if len(row) > column and row[column].strip():
-                    texts.append(row[column].strip())
-        elif kind == "cm":
-            for row in csv.DictReader(handle):
-                if row.get("is_short", "True") == "True" and row["input"].strip():
-                    texts.append(row["input"].strip())
-        else:
-            for row in csv.reader(handle):
-                texts.extend(cell.strip() for cell in row[:2] if cell.strip())
-    return texts
-
-
-def sample_texts(texts: list[str], count: int, seed: int) -> list[str]:
-    """Up to ``count`` distinct texts with at least two clauses, drawn at random with ``seed``."""
-    unique = list(dict.fromkeys(texts))
-    order = np.random.default_rng(seed).permutation(len(unique))
-    out = []
-    for i in order:
-        if len(split_clauses(unique[i])) >= 2:
-            out.append(unique[i])
-            if len(out) == count:
-                break
-    return out
 
 
 def load_pipeline(model_path: str, device: str, dtype: str = "auto"):
@@ -142,7 +101,11 @@ def main(argv: list[str] | None = None) -> dict:
         for name in (s.strip() for s in args.sources.split(",") if s.strip()):
             if name not in SOURCES:
                 raise SystemExit(f"unknown source {name!r}; choose from {sorted(SOURCES)}")
-            corpus[name] = sample_texts(read_source(Path(args.data_dir), name), args.per_source, args.seed)
+            try:
+                texts = read_source(Path(args.data_dir), name)
+            except FileNotFoundError as exc:
+                raise SystemExit(str(exc)) from exc
+            corpus[name] = sample_texts(texts, args.per_source, args.seed)
     texts = [t for ts in corpus.values() for t in ts]
     source_of = [name for name, ts in corpus.items() for _ in ts]
     if not texts:

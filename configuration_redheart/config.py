@@ -304,32 +304,27 @@ def _is_sha256(value: str) -> bool:
     return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
-def _check_thresholds(label_spaces: dict[str, list[str]], thresholds: Any) -> dict[str, list[float]]:
-    """`decision_thresholds`: one threshold in (0, 1) per label of each named label space."""
-    if not isinstance(thresholds, dict):
-        raise ValueError(
-            f"RedHeartConfig.decision_thresholds must be a dict, got {type(thresholds).__name__}"
-        )
+def _check_per_label(
+    name: str, label_spaces: dict[str, list[str]], given: Any, valid, requirement: str
+) -> dict[str, list[float]]:
+    """A dict of label space -> one number per label, each passing ``valid`` (``requirement`` says how)."""
+    if not isinstance(given, dict):
+        raise ValueError(f"RedHeartConfig.{name} must be a dict, got {type(given).__name__}")
     out = {}
-    for task, values in thresholds.items():
+    for task, values in given.items():
         if task not in label_spaces:
             raise ValueError(
-                f"RedHeartConfig.decision_thresholds has unknown label space {task!r}; known: {sorted(label_spaces)}"
+                f"RedHeartConfig.{name} has unknown label space {task!r}; known: {sorted(label_spaces)}"
             )
         labels = label_spaces[task]
         if not isinstance(values, (list, tuple)) or len(values) != len(labels):
             size = len(values) if isinstance(values, (list, tuple)) else type(values).__name__
             raise ValueError(
-                f"RedHeartConfig.decision_thresholds[{task!r}] must hold one threshold per label ({len(labels)}), "
-                f"got {size}"
+                f"RedHeartConfig.{name}[{task!r}] must hold one value per label ({len(labels)}), got {size}"
             )
-        bad = [
-            labels[i] for i, v in enumerate(values) if not isinstance(v, (int, float)) or not 0.0 < v < 1.0
-        ]
+        bad = [labels[i] for i, v in enumerate(values) if not isinstance(v, (int, float)) or not valid(v)]
         if bad:
-            raise ValueError(
-                f"RedHeartConfig.decision_thresholds[{task!r}] must lie in (0, 1); bad for labels {bad[:5]}"
-            )
+            raise ValueError(f"RedHeartConfig.{name}[{task!r}] must {requirement}; bad for labels {bad[:5]}")
         out[task] = [float(v) for v in values]
     return out
 
@@ -415,6 +410,10 @@ class RedHeartConfig(PreTrainedConfig):
     decision_thresholds (`dict[str, list[float]]`, optional): per-label decision thresholds in (0, 1) for the
         `emotion` (one per `emotion_labels`) and `kote` (one per `kote_labels`) label spaces, chosen on held-out
         data by training; the pipeline's predicted label sets use them. Absent: no predicted sets.
+    positive_weights (`dict[str, list[float]]`, optional): the weight of a positive label in the training loss of
+        the `emotion`, `kote` and `acceptability` label spaces (one per label / framework): rare labels weigh more,
+        so they are not learned as "always absent". Set by training from the training data's label frequencies
+        (`train.class_balance`). Absent: every label weighs 1.
     utility_reference (`list[float]`, optional): non-decreasing quantiles of the model's utility over reference
         scenarios (ETHICS utilitarianism); the pipeline reports a utility's percentile among them. Absent: no
         percentile.
@@ -460,6 +459,7 @@ class RedHeartConfig(PreTrainedConfig):
     trained_tasks: list[str] = field(default_factory=list)
     initializer_range: float = 0.02
     decision_thresholds: dict[str, list[float]] | None = None
+    positive_weights: dict[str, list[float]] | None = None
     utility_reference: list[float] | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -496,7 +496,22 @@ class RedHeartConfig(PreTrainedConfig):
             raise ValueError("RedHeartConfig.focal_gamma must be >= 0 and huber_delta > 0")
         if self.decision_thresholds is not None:
             spaces = {"emotion": list(self.emotion_labels), "kote": list(self.kote_labels)}
-            self.decision_thresholds = _check_thresholds(spaces, self.decision_thresholds)
+            self.decision_thresholds = _check_per_label(
+                "decision_thresholds",
+                spaces,
+                self.decision_thresholds,
+                lambda v: 0.0 < v < 1.0,
+                "lie in (0, 1)",
+            )
+        if self.positive_weights is not None:
+            spaces = {
+                "emotion": list(self.emotion_labels),
+                "kote": list(self.kote_labels),
+                "acceptability": list(self.acceptability_frameworks),
+            }
+            self.positive_weights = _check_per_label(
+                "positive_weights", spaces, self.positive_weights, lambda v: 0.0 < v < 1e4, "lie in (0, 1e4)"
+            )
         if self.utility_reference is not None:
             self.utility_reference = _check_reference(self.utility_reference)
 

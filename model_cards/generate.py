@@ -57,7 +57,7 @@ OUTPUTS = [
     ),
 ]
 
-METRIC_ORDER = ["macro_f1", "micro_f1", "pairwise_accuracy", "accuracy", "ece"]
+METRIC_ORDER = ["macro_f1", "micro_f1", "pairwise_accuracy", "accuracy", "ece", "mae"]
 EVAL_LABELS = {
     "goemotions_en_dev": "GoEmotions EN dev (28 labels)",
     "goemotions_ko_dev": "GoEmotions KO dev (28 labels, machine-translated)",
@@ -71,6 +71,7 @@ EVAL_LABELS = {
     "nsmc_heldout": "NSMC held-out movies, ratings 1-4 vs 9-10",
     "ethics_util_regret_test": "ETHICS util test as regret (chose the worse)",
     "confidence_calibration": "confidence calibration, GoEmotions EN+KO dev",
+    "surd_head_heldout": "SURD head vs exact SURD shares, held-out fifth of its distillation texts",
 }
 EVAL_TASK = {
     "goemotions_en_dev": "emotion",
@@ -85,6 +86,7 @@ EVAL_TASK = {
     "nsmc_heldout": "sentiment",
     "ethics_util_regret_test": "regret",
     "confidence_calibration": "confidence",
+    "surd_head_heldout": "surd",
 }
 EVAL_SOURCE = {
     "ethics_commonsense_heldout": "ethics_commonsense",
@@ -149,6 +151,8 @@ def results_table(results: dict[str, Any]) -> str:
                 value = _fmt(metrics[key])
                 if key == "accuracy" and majority is not None:
                     value += f" (majority class {majority:.3f})"
+                if key == "mae" and "mean_shares_mae" in metrics:
+                    value += f" (always the mean shares: {metrics['mean_shares_mae']:.3f})"
                 if key == "macro_f1" and "majority_baseline" in metrics:
                     # a constant guess of the majority class (share p) scores p / (1 + p) here
                     value += f" (majority guess {majority / (1 + majority):.3f})"
@@ -250,7 +254,9 @@ def render(results: dict[str, Any], model_dir: str | Path) -> str:
         "encoder_sentence": enc,
         "model_sentence": f"{shape.get('parameters', 0):,} own parameters (backbone width {shape.get('backbone_hidden')}, "
         f"{shape.get('backbone_layers')} layers), encoders frozen.",
-        "model_dir": str(model_dir),
+        "model_dir": str(
+            results.get("model_dir", model_dir)
+        ),  # where it is used from, not where it was written
         "trained_tasks": json.dumps(trained),
         "outputs_table": outputs_table(trained, (results.get("training") or {}).get("composition") or {}),
         "results_table": results_table(results),

@@ -13,15 +13,27 @@ def _rows(labels: torch.Tensor) -> torch.Tensor:
     return (labels != IGNORE_INDEX).all(dim=-1) if labels.dim() > 1 else labels != IGNORE_INDEX
 
 
-def focal_loss(logits: torch.Tensor, labels: torch.Tensor, gamma: float) -> torch.Tensor | None:
-    """Multi-label focal loss (Lin et al. 2017) over the labelled rows; None when no row is labelled."""
+def _positive_weighting(targets: torch.Tensor, pos_weight: torch.Tensor | None) -> torch.Tensor | float:
+    """Per-element loss weights: ``pos_weight`` of its label for a positive target, 1 for a negative one."""
+    if pos_weight is None:
+        return 1.0
+    return 1 + (pos_weight.to(targets.dtype) - 1) * targets
+
+
+def focal_loss(
+    logits: torch.Tensor, labels: torch.Tensor, gamma: float, pos_weight: torch.Tensor | None = None
+) -> torch.Tensor | None:
+    """Multi-label focal loss (Lin et al. 2017) over the labelled rows; None when no row is labelled.
+
+    ``pos_weight`` [C]: a positive label's term is multiplied by its label's weight (class balance).
+    """
     rows = _rows(labels)
     if not rows.any():
         return None
     logits, targets = logits[rows], labels[rows].to(logits.dtype)
     bce = nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     p_t = torch.exp(-bce)
-    return ((1 - p_t) ** gamma * bce).mean()
+    return (_positive_weighting(targets, pos_weight) * (1 - p_t) ** gamma * bce).mean()
 
 
 def masked_mse(prediction: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
@@ -29,12 +41,17 @@ def masked_mse(prediction: torch.Tensor, labels: torch.Tensor) -> torch.Tensor |
     return nn.functional.mse_loss(prediction[rows], labels[rows].to(prediction.dtype)) if rows.any() else None
 
 
-def masked_bce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor | None:
-    """Element-wise masked BCE (each acceptability framework may be labelled on its own)."""
+def masked_bce(
+    logits: torch.Tensor, labels: torch.Tensor, pos_weight: torch.Tensor | None = None
+) -> torch.Tensor | None:
+    """Element-wise masked BCE (each acceptability framework may be labelled on its own); ``pos_weight`` [C] as
+    in :func:`focal_loss`."""
     keep = labels != IGNORE_INDEX
     if not keep.any():
         return None
-    return nn.functional.binary_cross_entropy_with_logits(logits[keep], labels[keep].to(logits.dtype))
+    targets = labels.to(logits.dtype)
+    bce = nn.functional.binary_cross_entropy_with_logits(logits, targets.clamp(min=0), reduction="none")
+    return (_positive_weighting(targets.clamp(min=0), pos_weight) * bce)[keep].mean()
 
 
 def masked_huber(prediction: torch.Tensor, labels: torch.Tensor, delta: float) -> torch.Tensor | None:

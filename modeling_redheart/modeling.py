@@ -294,13 +294,21 @@ class RedHeartModel(RedHeartPreTrainedModel):
         cfg = self.config
         given = {name: value for name, value in labels.items() if value is not None}
         compute = {
-            "emotion_labels": ("emotion", lambda y: focal_loss(logits["emotion_logits"], y, cfg.focal_gamma)),
-            "kote_labels": ("kote", lambda y: focal_loss(logits["kote_logits"], y, cfg.focal_gamma)),
+            "emotion_labels": (
+                "emotion",
+                lambda y: focal_loss(
+                    logits["emotion_logits"], y, cfg.focal_gamma, self._pos_weight("emotion")
+                ),
+            ),
+            "kote_labels": (
+                "kote",
+                lambda y: focal_loss(logits["kote_logits"], y, cfg.focal_gamma, self._pos_weight("kote")),
+            ),
             "sentiment_labels": ("sentiment", lambda y: masked_mse(out.sentiment, y)),
             "utility_pairs": ("utility", lambda y: pairwise_utility_loss(out.utility, out.utility_std, y)),
             "acceptability_labels": (
                 "acceptability",
-                lambda y: masked_bce(logits["acceptability_logits"], y),
+                lambda y: masked_bce(logits["acceptability_logits"], y, self._pos_weight("acceptability")),
             ),
             "regret_labels": ("regret", lambda y: masked_huber(out.regret_potential, y, cfg.huber_delta)),
             "surd_labels": ("surd", lambda y: surd_loss(logits["raw_shares"], y, cfg.surd_sum_weight)),
@@ -325,6 +333,11 @@ class RedHeartModel(RedHeartPreTrainedModel):
         else:
             total = total + float(scales.get("regularisers", 1.0)) * sum(regularisers.values())
         return total, {**task, **regularisers}
+
+    def _pos_weight(self, space: str) -> torch.Tensor | None:
+        """The config's positive-label weights of a label space (`RedHeartConfig.positive_weights`), or None."""
+        weights = (self.config.positive_weights or {}).get(space)
+        return None if weights is None else torch.tensor(weights, device=self.device)
 
     @staticmethod
     def _confidence_loss(

