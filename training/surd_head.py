@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..configuration_redheart.labels import SURD_SHARES
+from ..configuration_redheart.labels import ACCEPTABILITY_FRAMEWORKS, SURD_SHARES
 from ..configuration_redheart.tasks import IGNORE_INDEX, LANGUAGE_IDS
 from .data.clause_texts import TRAIN_SOURCES, read_source, sample_texts
 
@@ -66,6 +66,7 @@ def exact_targets(
 def _table(texts: list[str], languages: list[str], targets: np.ndarray):
     """An ExampleTable that carries only SURD targets."""
     from .collate import ExampleTable
+    from .data.schema import NUM_EMOTIONS, NUM_KOTE
 
     n = len(texts)
 
@@ -77,10 +78,10 @@ def _table(texts: list[str], languages: list[str], targets: np.ndarray):
         worse=[None] * n,
         language=np.array([LANGUAGE_IDS[x] for x in languages], dtype=np.int64),
         source=np.array(["surd"] * n, dtype=object),
-        emotion=missing(28),
-        kote=missing(44),
+        emotion=missing(NUM_EMOTIONS),
+        kote=missing(NUM_KOTE),
         sentiment=missing(),
-        acceptability=missing(4),
+        acceptability=missing(len(ACCEPTABILITY_FRAMEWORKS)),
         regret=missing(),
         surd=targets.astype(np.float32),
     )
@@ -183,6 +184,7 @@ def distil(
     stored_dtype = stored.dtype
     model = stored.to(torch.float32)
     targets, status = exact_targets(model, texts, progress=progress)
+    model = model.to(torch.float32)  # the pipeline may have cast it to the machine's compute dtype
     labelled = np.flatnonzero(targets[:, 0] != IGNORE_INDEX)
     if len(labelled) < 20:
         raise ValueError(
