@@ -1,7 +1,7 @@
 """The shipped default model, in one command: train (or continue), calibrate, export into the repository, evaluate.
 
 ``python -m redheart.training.release [--config training/configs/frozen-e5.yaml] [--out models/red-heart-small-e5]``
-``python -m redheart.training.release --model-dir DIR``   (ship an already trained model folder: steps 2-4)
+``python -m redheart.training.release --model-dir DIR``   (ship an already trained model folder: steps 2-6)
 
 1. **train** -- ``training/train.py`` on the config (default: the shipped model's recipe, the ``small`` preset on
    frozen multilingual-e5-small; ``finetune-e5.yaml`` adds LoRA on the encoder), continuing from the run's last checkpoint when there is one (resume is bit-exact, so a
