@@ -197,10 +197,7 @@ def distil(
     table = _table(texts, languages, targets)
     cfg = TrainConfig()
     cfg.train.progress = progress
-    by_language: dict[int, list[str]] = {}
-    for text, lid in zip(table.text, table.language.tolist(), strict=True):
-        by_language.setdefault(lid, []).append(text)
-    stores = build_stores(cfg, model.config, by_language, None, print)
+    stores = build_stores(cfg, model.config, table.texts_by_language(), None, print)
     from .collate import Collator
 
     collator = Collator(table, stores, model.config.encoders, ["surd"])

@@ -30,10 +30,7 @@ def test_only_the_surd_output_layers_learn(tiny_system, tmp_path):
     table = _table(texts, languages, targets)
     cfg = TrainConfig()
     cfg.features.cache_dir, cfg.features.max_length, cfg.train.progress = str(tmp_path), 48, False
-    by_language: dict[int, list[str]] = {}
-    for text, lid in zip(table.text, table.language.tolist(), strict=True):
-        by_language.setdefault(lid, []).append(text)
-    stores = build_stores(cfg, model.config, by_language, None, print)
+    stores = build_stores(cfg, model.config, table.texts_by_language(), None, print)
     collator = Collator(table, stores, model.config.encoders, ["surd"])
     rows = np.arange(len(texts))
     batch = collator(rows)
