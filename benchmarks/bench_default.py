@@ -5,7 +5,7 @@ Systems, all on the same texts:
 * ``torch auto``   -- ``pipeline("ethics-emotion")`` as shipped (bf16 weights computed in the dtype the CPU runs
   natively: float32 unless it has AVX-512 BF16 or AMX);
 * ``torch bf16``   -- the same forced to bfloat16 (emulated, and slow, on CPUs without native bf16);
-* ``onnx fp32`` / ``onnx int8`` -- ``backend="onnx"``: encoder + model as one onnxruntime graph (``onnx_backend``),
+* ``onnx fp32`` / ``onnx int8`` -- ``backend="onnx"``: the encoder and the model as onnxruntime graphs (``onnx_backend``),
   exported into the cache on first use;
 * ``roberta-base classifier`` -- ``pipeline("text-classification")`` on a RoBERTa-base-shaped 28-label multi-label
   classifier (random weights, a locally trained tokenizer; ``redheart.encoders.testing``): what a GoEmotions user

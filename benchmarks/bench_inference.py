@@ -5,7 +5,7 @@ shapes (KcELECTRA-base, RoBERTa-base, KLUE-BERT-base; random weights, locally tr
 ``redheart.encoders.testing`` and cached) plus ``RedHeartModel`` of the ``330m`` preset (random weights), computed
 in ``--dtype`` (``auto``, default: the fastest dtype this machine runs natively -- bfloat16 only with AVX-512 BF16
 or AMX on a CPU, or on a GPU with bf16 -- else float32; ``redheart.pipelines.precision``) on the ``--backend``
-(``torch``, default, or ``onnx``: encoders and model as one onnxruntime graph per route, ``--onnx-precision int8``
+(``torch``, default, or ``onnx``: the encoders and the model as onnxruntime graphs, ``--onnx-precision int8``
 (default) or ``fp32``, exported once into a cache folder keyed by the model; the 330m export takes minutes).
 Naive baseline: what a user would write without Red Heart -- three ``pipeline("feature-extraction")`` on the same
 three encoder folders, called one text at a time (``return_tensors=True``, so no Python-list conversion cost is

@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         choices=("torch", "onnx"),
         default="torch",
-        help="onnx: encoders and model as one onnxruntime graph (exported into the cache on first use)",
+        help="onnx: the encoders and the model as onnxruntime graphs (exported into the cache on first use)",
     )
     run.add_argument("--onnx-precision", choices=("int8", "fp32"), default="int8")
     options = parser.add_argument_group("pipeline options (recorded; a rerun must repeat them)")

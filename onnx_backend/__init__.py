@@ -1,7 +1,9 @@
 """ONNX backend: the whole inference path (encoders + Red Heart model) as ONNX graphs run by onnxruntime.
 
-* :mod:`.graph` -- one route's encoders and the model as one module with flat tensor inputs and outputs;
-* :mod:`.export` -- ``torch.onnx.export`` of every route (dynamic batch and sequence axes), checked against torch;
+* :mod:`.graph` -- the exported modules: an encoder, and the model on a route's encoder states (flat tensors);
+* :mod:`.encoder_export` -- an encoder's graph with onnxruntime's fused transformer kernels (Attention, SkipLayerNorm);
+* :mod:`.export` -- every encoder and every route's model graph (dynamic batch and sequence axes), checked
+  against torch;
 * :mod:`.quantize` -- int8 dynamic quantization with onnxruntime's quantizer;
 * :mod:`.manifest` -- what an exported folder holds and which model it was exported from (a fingerprint of the
   weights); a folder from another model or format version is a clear error;

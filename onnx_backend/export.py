@@ -1,12 +1,13 @@
-"""Export a Red Heart model and its encoders to ONNX, one graph per route, checked against torch.
+"""Export a Red Heart model and its encoders to ONNX, checked against torch.
 
-Each route (the encoders a text is read by; one for a single multilingual encoder) becomes one graph
-(:class:`.graph.InferenceGraph`) exported with ``torch.onnx.export`` (the ``torch.export``-based exporter) with a
-dynamic batch axis and a dynamic token axis per encoder, then optionally quantized to int8 (:mod:`.quantize`).
-Every graph is run with onnxruntime on sample texts of other lengths than the export example and compared with
-torch output by output; the largest absolute differences are written into the manifest (and printed by the
-command line). The folder is written under a temporary name and renamed when complete, so an interrupted export
-never leaves a folder that looks finished.
+Every encoder becomes one graph (:func:`.encoder_export.export_encoder`: the TorchScript exporter, then onnxruntime's
+fused transformer kernels), every route (the encoders a text is read by) one graph of the Red Heart model on their
+states (``torch.onnx.export``, the ``torch.export``-based exporter), each with a dynamic batch axis and dynamic
+token axes; int8 (:mod:`.quantize`) quantizes the encoder graphs (``scope="encoders"``) or every graph
+(``"all"``). Every route is then run by the same runtime the pipeline uses (:class:`.session.OnnxRunner`) on sample
+texts of other lengths than the export example and compared with torch output by output; the largest absolute
+differences are written into the manifest (and printed by the command line). The folder is written under a
+temporary name and renamed when complete, so an interrupted export never leaves a folder that looks finished.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import numpy as np
 import torch
 
 from ..pipelines.text import detect_language
-from .graph import InferenceGraph, input_names, model_routes, route_key
+from .encoder_export import export_encoder
+from .graph import InferenceGraph, input_names, model_input_names, model_routes, route_key
 from .manifest import FORMAT_VERSION, PRECISIONS, model_fingerprint, write_manifest
-from .quantize import quantize_int8
+from .quantize import check_scope, quantize_int8
 
 #: The export traces the graph on these (two rows of different lengths: padding is part of the trace).
 EXAMPLE_TEXTS = ("I broke a promise to a friend to work overtime.", "오늘 동생이 시험에 합격해서 너무 기뻤다")
@@ -40,7 +42,7 @@ CHECK_TEXTS = (
 
 
 def _inputs(encoders: Any, route: Sequence[str], texts: Iterable[str]) -> list[torch.Tensor]:
-    """Graph inputs for ``texts``: per encoder padded ids and mask (cut to its window), then language ids."""
+    """Token inputs for ``texts`` (:func:`.graph.input_names`): per encoder padded ids and mask, then language ids."""
     texts = list(texts)
     tensors: list[torch.Tensor] = []
     for name in route:
@@ -53,6 +55,7 @@ def _inputs(encoders: Any, route: Sequence[str], texts: Iterable[str]) -> list[t
 
 
 def _dynamic_shapes(encoders: Any, route: Sequence[str]) -> tuple:
+    """The model graph's dynamic axes: one batch axis, and per encoder one token axis of its states and mask."""
     batch = torch.export.Dim("batch", min=1, max=4096)
     shapes: list[Any] = []
     for name in route:
@@ -62,18 +65,95 @@ def _dynamic_shapes(encoders: Any, route: Sequence[str]) -> tuple:
     return tuple(shapes)
 
 
-def _max_differences(path: Path, graph: InferenceGraph, inputs: list[torch.Tensor]) -> dict[str, float]:
-    import onnxruntime as ort
+def _with_weights(folder: Path, file: str) -> list[str]:
+    """The weight file written beside graph ``file``, if any."""
+    return [f"{file}.data"] if (folder / f"{file}.data").is_file() else []
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+def _export_encoders(
+    encoders: Any,
+    modules: Mapping[str, torch.nn.Module],
+    names: Sequence[str],
+    work: Path,
+    int8_scope: str | None,
+    say,
+) -> dict[str, Any]:
+    """Every encoder's fp32 (fused) graph, and its int8 quantization unless ``int8_scope`` is None, in ``work``;
+    their manifest entries by name."""
+    entries: dict[str, Any] = {}
+    for name in names:
+        started = time.perf_counter()
+        say(f"exporting encoder {name!r} to ONNX ...", flush=True)
+        fp32, int8 = f"{name}.fp32.onnx", f"{name}.int8.onnx"
+        example = tuple(_inputs(encoders, (name,), EXAMPLE_TEXTS)[:2])
+        entry = {**export_encoder(modules[name], example, work / fp32), "files": {"fp32": fp32}}
+        if int8_scope is not None:
+            quantize_int8(work / fp32, work / int8, keep_gelu_fed=int8_scope == "encoders")
+            entry["files"]["int8"] = int8
+        entry["weights"] = {p: _with_weights(work, file) for p, file in entry["files"].items()}
+        entries[name] = {**entry, "export_seconds": round(time.perf_counter() - started, 1)}
+    return entries
+
+
+def _export_model(
+    graph: InferenceGraph, encoders: Any, route: Sequence[str], work: Path, int8_scope: str | None, say
+) -> dict[str, Any]:
+    """The route's model graph in ``work`` (fp32; quantized too under ``int8_scope="all"``); its manifest entry."""
+    key = route_key(route)
+    started = time.perf_counter()
+    say(f"exporting the model graph of route {key!r} to ONNX (a minute or so) ...", flush=True)
+    with torch.inference_mode():
+        example = [t.detach() for t in graph.model_inputs(*_inputs(encoders, route, EXAMPLE_TEXTS))]
+        graph.model(*example)  # fixes the output names
+    fp32 = f"model.{key}.fp32.onnx"
+    torch.onnx.export(
+        graph.model,
+        tuple(example),
+        str(work / fp32),
+        dynamo=True,
+        input_names=model_input_names(route),
+        output_names=graph.model.output_names,
+        dynamic_shapes={"inputs": _dynamic_shapes(encoders, route)},  # forward(*inputs)
+        external_data=True,
+        verbose=False,
+    )
+    files = {"fp32": fp32}
+    if int8_scope == "encoders":
+        files["int8"] = fp32  # the model graph stays float32
+    elif int8_scope == "all":
+        files["int8"] = f"model.{key}.int8.onnx"
+        quantize_int8(work / fp32, work / files["int8"], keep_gelu_fed=False)
+    return {
+        "route": list(route),
+        "inputs": input_names(route),
+        "outputs": graph.model.output_names,
+        "files": files,
+        "weights": {p: _with_weights(work, file) for p, file in files.items()},
+        "export_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _max_differences(runner: Any, graph: InferenceGraph, inputs: list[torch.Tensor]) -> dict[str, float]:
+    """Largest absolute difference per output between the runner's graphs and torch on ``inputs``."""
     feeds = {name: tensor.numpy() for name, tensor in zip(input_names(graph.route), inputs, strict=True)}
-    results = session.run(None, feeds)
+    results = runner.run(graph.route, feeds)
     with torch.inference_mode():
         expected = graph.named_outputs(*inputs)
     return {
-        name: float(np.abs(result - expected[name].float().numpy()).max())
-        for name, result in zip(graph.output_names or [], results, strict=True)
+        name: float(np.abs(results[name] - value.float().numpy()).max()) for name, value in expected.items()
     }
+
+
+def _keep_only(manifest: dict[str, Any], work: Path, precisions: Sequence[str]) -> None:
+    """Drop the files and manifest entries of the precisions not asked for (fp32 graphs of an int8-only export,
+    except a model graph int8 shares)."""
+    entries = [*manifest["encoders"].values(), *manifest["routes"].values()]
+    kept = {f for e in entries for p in precisions for f in (e["files"][p], *e["weights"][p])}
+    for entry in entries:
+        for precision in [p for p in entry["files"] if p not in precisions]:
+            for file in (entry["files"].pop(precision), *entry["weights"].pop(precision)):
+                if file not in kept:
+                    (work / file).unlink(missing_ok=True)
 
 
 def export_onnx(
@@ -90,9 +170,12 @@ def export_onnx(
 
     The model and encoders are copied and exported in float32 whatever dtype they compute in. Returns the manifest.
     """
+    from .session import OnnxRunner
+
     unknown = sorted(set(precisions) - set(PRECISIONS))
     if unknown or not precisions:
         raise ValueError(f"precisions must be a non-empty subset of {PRECISIONS}, got {list(precisions)}")
+    check_scope(quantize_scope)
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise FileExistsError(f"{out_dir} is not empty; pass overwrite=True (--overwrite) to replace it")
@@ -114,53 +197,25 @@ def export_onnx(
             "method": "onnxruntime dynamic quantization, int8 weights per channel",
             "scope": quantize_scope,
         },
-        "routes": {},
     }
     try:
-        for route in routes:
-            key = route_key(route)
-            graph = InferenceGraph(model32, encoders32, route).eval()
-            example, check = _inputs(encoders, route, EXAMPLE_TEXTS), _inputs(encoders, route, CHECK_TEXTS)
-            with torch.inference_mode():
-                graph(*example)  # fixes the output names
-            fp32 = work / f"{key}.fp32.onnx"
-            started = time.perf_counter()
-            say(f"exporting route {key!r} to ONNX (a minute or so per route) ...", flush=True)
-            torch.onnx.export(
-                graph,
-                tuple(example),
-                str(fp32),
-                dynamo=True,
-                input_names=input_names(route),
-                output_names=graph.output_names,
-                dynamic_shapes={"inputs": _dynamic_shapes(encoders, route)},  # forward(*inputs)
-                external_data=True,  # weights beside the graph (<name>.data): a route may pass protobuf's 2 GB
-                verbose=False,
-            )
-            entry: dict[str, Any] = {
-                "route": list(route),
-                "inputs": input_names(route),
-                "outputs": graph.output_names,
-                "files": {},
-                "weights": {},
-                "max_abs_diff": {},
-            }
-            if "int8" in precisions:
-                int8 = work / f"{key}.int8.onnx"
-                quantize_int8(fp32, int8, quantize_scope)
-                entry["files"]["int8"] = int8.name
-                entry["max_abs_diff"]["int8"] = _max_differences(int8, graph, check)
-            if "fp32" in precisions:
-                entry["files"]["fp32"] = fp32.name
-                entry["weights"] = {"fp32": [f"{fp32.name}.data"]} if Path(f"{fp32}.data").exists() else {}
-                entry["max_abs_diff"]["fp32"] = _max_differences(fp32, graph, check)
-            else:
-                fp32.unlink()
-                Path(f"{fp32}.data").unlink(missing_ok=True)
-            entry["export_seconds"] = round(time.perf_counter() - started, 1)
-            manifest["routes"][key] = entry
-            with torch.inference_mode():
-                manifest["parts"] = list(graph.model_output(*example).parts or ())
+        used = sorted({name for route in routes for name in route}, key=list(encoders32).index)
+        manifest["encoders"] = _export_encoders(encoders, encoders32, used, work, quantize_scope, say)
+        graphs = {route_key(r): InferenceGraph(model32, encoders32, r).eval() for r in routes}
+        manifest["routes"] = {
+            key: _export_model(graph, encoders, graph.route, work, quantize_scope, say)
+            for key, graph in graphs.items()
+        }
+        with torch.inference_mode():
+            example = _inputs(encoders, routes[0], EXAMPLE_TEXTS)
+            manifest["parts"] = list(graphs[route_key(routes[0])].model_output(*example).parts or ())
+        _keep_only(manifest, work, precisions)
+        for precision in precisions:
+            runner = OnnxRunner(work, manifest, precision)
+            for key, graph in graphs.items():
+                check = _inputs(encoders, graph.route, CHECK_TEXTS)
+                differences = _max_differences(runner, graph, check)
+                manifest["routes"][key].setdefault("max_abs_diff", {})[precision] = differences
         write_manifest(work, manifest)
         if out_dir.exists():
             shutil.rmtree(out_dir)

@@ -1,8 +1,9 @@
 """What an exported ONNX folder holds, and which model it was exported from.
 
 ``redheart_onnx.json`` records the format version, the *fingerprint* of the model it was exported from (SHA-256
-over the Red Heart model's and its encoders' weights, as float32, and the architecture sub-configs), and per
-route its files, input and output names and the measured difference to torch. Loading a folder checks all of
+over the Red Heart model's and its encoders' weights, as float32, and the architecture sub-configs), per encoder
+its graph files and the kernels fused in them, and per route its model graph files, input and output names and
+the measured difference to torch. Loading a folder checks all of
 it: a folder exported from other weights, by another format version, or missing a file is an error that names
 the file and what was expected -- never a graph silently run for the wrong model.
 """
@@ -18,8 +19,8 @@ from typing import Any
 import torch
 
 MANIFEST = "redheart_onnx.json"
-#: Bump when the graph's inputs/outputs or the folder layout change.
-FORMAT_VERSION = 2
+#: Bump when the graph's inputs/outputs or the folder layout change (3: encoder graphs apart from the model's).
+FORMAT_VERSION = 3
 PRECISIONS = ("fp32", "int8")
 #: The sub-configs that shape the exported graph (label spaces and thresholds only affect post-processing).
 GRAPH_CONFIGS = ("backbone", "heads", "analyzers", "auxiliary")
@@ -86,15 +87,24 @@ def check_manifest(folder: Path, manifest: dict[str, Any], fingerprint: str, pre
             f"{path}: exported from another model version (fingerprint {str(manifest.get('fingerprint'))[:16]}...), "
             f"expected {fingerprint[:16]}... for the loaded model; export this model again"
         )
+    encoders = manifest.get("encoders", {})
     for key, route in manifest.get("routes", {}).items():
-        name = route.get("files", {}).get(precision)
-        if name is None:
-            raise OnnxVersionError(
-                f"{path}: route {key!r} has no {precision} graph (has {sorted(route.get('files', {}))}); "
-                f"export with --precision {precision}"
-            )
-        for file in (name, *route.get("weights", {}).get(precision, [])):
-            if not (Path(folder) / file).is_file():
-                raise FileNotFoundError(
-                    f"{Path(folder) / file}: a file of the {precision} graph of route {key!r} is missing"
+        graphs = [(f"route {key!r}", route)]
+        for name in route.get("route", ()):
+            if name not in encoders:
+                raise OnnxVersionError(
+                    f"{path}: route {key!r} reads encoder {name!r}, which has no graph entry"
                 )
+            graphs.append((f"encoder {name!r}", encoders[name]))
+        for what, entry in graphs:
+            name = entry.get("files", {}).get(precision)
+            if name is None:
+                raise OnnxVersionError(
+                    f"{path}: {what} has no {precision} graph (has {sorted(entry.get('files', {}))}); "
+                    f"export with --precision {precision}"
+                )
+            for file in (name, *entry.get("weights", {}).get(precision, [])):
+                if not (Path(folder) / file).is_file():
+                    raise FileNotFoundError(
+                        f"{Path(folder) / file}: a file of the {precision} graph of {what} is missing"
+                    )

@@ -1,4 +1,4 @@
-"""The runtime of ``backend="onnx"``: onnxruntime sessions of an exported folder, one per route.
+"""The runtime of ``backend="onnx"``: onnxruntime sessions of an exported folder, one per encoder and per route.
 
 :func:`load_runner` finds the folder for a loaded model -- the one given, or the cache folder keyed by the model's
 fingerprint (``$RH_CACHE_DIR/onnx/<fingerprint>``), exporting into it on first use -- and checks that it was
@@ -16,14 +16,15 @@ import numpy as np
 
 from ..cache import cache_dir
 from ..pipelines.result import OUTPUT_FIELDS
-from .graph import route_key
+from .graph import ENCODER_INPUTS, ENCODER_OUTPUT, route_key
 from .manifest import PRECISIONS, check_manifest, model_fingerprint, read_manifest
 
 logger = logging.getLogger(__name__)
 
 
 class OnnxRunner:
-    """Runs the exported graphs of one precision: token ids of a route in, per-window outputs out."""
+    """Runs the exported graphs of one precision: token ids of a route in, per-window outputs out (each encoder's
+    graph, then the route's model graph on their states)."""
 
     def __init__(
         self,
@@ -43,25 +44,36 @@ class OnnxRunner:
         # No busy-waiting between runs: spinning threads would take the cores from the tokenizer, torch parts
         # (faces, streams) and other sessions sharing the process.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.sessions = {
-            key: ort.InferenceSession(
-                str(self.folder / route["files"][precision]), options, providers=["CPUExecutionProvider"]
-            )
-            for key, route in manifest["routes"].items()
-        }
+
+        def session(entry: dict[str, Any]) -> Any:
+            path = str(self.folder / entry["files"][precision])
+            return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+        self.encoder_sessions = {name: session(entry) for name, entry in manifest["encoders"].items()}
+        self.model_sessions = {key: session(route) for key, route in manifest["routes"].items()}
 
     @property
     def parts(self) -> tuple[str, ...]:
         return tuple(self.manifest.get("parts", ()))
 
     def run(self, route: Sequence[str], feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray | None]:
-        """Outputs by name for one route; ``feeds`` maps the route's input names to int64 arrays."""
+        """Outputs by name for one route; ``feeds`` maps the route's input names (per encoder ``<name>_input_ids``
+        and ``<name>_attention_mask``, then ``language_ids``) to int64 arrays."""
         key = route_key(route)
-        if key not in self.sessions:
-            raise KeyError(f"no exported graph for route {key!r} (exported: {sorted(self.sessions)})")
+        if key not in self.model_sessions:
+            raise KeyError(f"no exported graph for route {key!r} (exported: {sorted(self.model_sessions)})")
+        model_feeds: dict[str, np.ndarray] = {}
+        for name in route:
+            ids, mask = feeds[f"{name}_input_ids"], feeds[f"{name}_attention_mask"]
+            encoder_feeds = dict(zip(ENCODER_INPUTS, (ids, mask), strict=True))
+            (model_feeds[f"{name}_{ENCODER_OUTPUT}"],) = self.encoder_sessions[name].run(
+                [ENCODER_OUTPUT], encoder_feeds
+            )
+            model_feeds[f"{name}_attention_mask"] = mask
+        model_feeds["language_ids"] = feeds["language_ids"]
         names = self.manifest["routes"][key]["outputs"]
         outputs: dict[str, np.ndarray | None] = dict.fromkeys(OUTPUT_FIELDS)  # absent outputs stay None
-        outputs.update(zip(names, self.sessions[key].run(names, dict(feeds)), strict=True))
+        outputs.update(zip(names, self.model_sessions[key].run(names, model_feeds), strict=True))
         return outputs
 
     def describe(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ Per call (``pipe(text_or_texts, **options)``):
    ``backbone.max_fused_tokens`` (counted after ``backbone.token_pool_stride``);
 4. the call's texts are taken longest first, ``batch_size`` at a time, and their windows batched (``batch_size``
    windows per model call, grouped by encoder route, sorted by length), so each call pads little; the encoders and
-   the model run under ``torch.inference_mode`` (or as one ONNX graph with ``backend="onnx"``);
+   the model run under ``torch.inference_mode`` (or as ONNX graphs with ``backend="onnx"``);
 5. window outputs are aggregated per text and turned into the documented result (:mod:`.result`).
 
 Options: ``batch_size``; ``top_k`` (3) / ``threshold`` (None) for ``emotion.top``/``kote_top``;

@@ -56,6 +56,14 @@ def test_every_route_is_exported_with_its_differences_to_torch(exported, tiny_pi
         assert max(route["max_abs_diff"]["fp32"].values()) < 1e-4
         assert all(np.isfinite(v) for v in route["max_abs_diff"]["int8"].values())
         assert (folder / route["files"]["int8"]).stat().st_size > 0
+    # one graph per encoder, its two layers fused into onnxruntime's transformer kernels (BERT and RoBERTa)
+    assert [(name, e["model_type"]) for name, e in manifest["encoders"].items()] == [
+        ("enc_a", "bert"),
+        ("enc_b", "roberta"),
+    ]
+    for encoder in manifest["encoders"].values():
+        assert encoder["fused"]["Attention"] == 2 and encoder["fused"]["SkipLayerNormalization"] == 4
+        assert all((folder / f).is_file() for f in (*encoder["files"].values(), *encoder["weights"]["int8"]))
     on_disk = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     assert on_disk["fingerprint"] == model_fingerprint(
         tiny_pipeline.model, {n: tiny_pipeline.encoders[n].model for n in tiny_pipeline.encoders}
@@ -109,9 +117,13 @@ def test_a_folder_of_another_model_or_version_is_refused(exported, tiny_pipeline
     (other / MANIFEST).write_text(json.dumps(stale), encoding="utf-8")
     with pytest.raises(OnnxVersionError, match="format version 0"):
         load_runner(model, encoders, other)
+    without_encoder = {**manifest, "encoders": {"enc_a": manifest["encoders"]["enc_a"]}}
+    (other / MANIFEST).write_text(json.dumps(without_encoder), encoding="utf-8")
+    with pytest.raises(OnnxVersionError, match="reads encoder 'enc_b', which has no graph entry"):
+        load_runner(model, encoders, other)
     (other / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
-    (other / manifest["routes"]["enc_a"]["files"]["int8"]).unlink()
-    with pytest.raises(FileNotFoundError, match="enc_a.int8.onnx"):
+    (other / manifest["encoders"]["enc_a"]["files"]["int8"]).unlink()
+    with pytest.raises(FileNotFoundError, match="enc_a.int8.onnx.*encoder 'enc_a' is missing"):
         load_runner(model, encoders, other)
     (other / MANIFEST).write_text("{not json", encoding="utf-8")
     with pytest.raises(OnnxVersionError, match="unreadable"):
@@ -155,22 +167,29 @@ def test_export_command_line_writes_a_checked_folder(tiny_system, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
     assert all(set(r["files"]) == {"fp32"} for r in manifest["routes"].values())
-    # the printed differences are the manifest's, recomputed here from the exported graph
+    # the printed differences are the manifest's, recomputed here from the exported graphs run by hand
     import onnxruntime as ort
 
     from redheart.onnx_backend.export import CHECK_TEXTS, _inputs
     from redheart.onnx_backend.graph import InferenceGraph
 
+    def session(file):
+        return ort.InferenceSession(str(out / file), providers=["CPUExecutionProvider"])
+
     pipe = pipeline("ethics-emotion", model=str(tiny_system))
     route = manifest["routes"]["enc_a"]
     graph = InferenceGraph(pipe.model, {n: pipe.encoders[n].model for n in pipe.encoders}, ("enc_a",)).eval()
-    inputs = _inputs(pipe.encoders, ("enc_a",), CHECK_TEXTS)
-    session = ort.InferenceSession(str(out / route["files"]["fp32"]), providers=["CPUExecutionProvider"])
-    results = session.run(
-        route["outputs"], {n: t.numpy() for n, t in zip(route["inputs"], inputs, strict=True)}
-    )
+    ids, mask, languages = _inputs(pipe.encoders, ("enc_a",), CHECK_TEXTS)
+    encoder = session(manifest["encoders"]["enc_a"]["files"]["fp32"])
+    (states,) = encoder.run(["hidden_states"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
+    feeds = {
+        "enc_a_hidden_states": states,
+        "enc_a_attention_mask": mask.numpy(),
+        "language_ids": languages.numpy(),
+    }
+    results = session(route["files"]["fp32"]).run(route["outputs"], feeds)
     with torch.inference_mode():
-        expected = graph.named_outputs(*inputs)
+        expected = graph.named_outputs(ids, mask, languages)
     for name, value in zip(route["outputs"], results, strict=True):
         assert float(np.abs(value - expected[name].numpy()).max()) == pytest.approx(
             route["max_abs_diff"]["fp32"][name], abs=1e-6
@@ -222,28 +241,33 @@ def test_corpus_analysis_runs_on_the_onnx_backend(exported, tiny_system, tiny_pi
     assert (job.backend, job.onnx_precision) == ("onnx", "int8")
 
 
-def test_int8_keeps_the_model_and_the_gelu_fed_products_in_float32(exported):
-    """scope="encoders": encoder products become int8, except those fed by a GELU; the Red Heart model stays float."""
+def test_int8_quantizes_the_encoders_but_their_gelu_fed_products_and_keeps_the_model_float(exported):
+    """scope="encoders": encoder products and fused attention become int8, except the products fed by a GELU; the
+    Red Heart model's graphs stay float32."""
+    from collections import Counter
+
     import onnx
 
-    from redheart.onnx_backend.quantize import _node_scopes
-
     folder, manifest = exported
-    files = manifest["routes"]["enc_a"]["files"]
-    source = onnx.load(str(folder / files["fp32"]), load_external_data=False).graph
-    quantized = {
-        n.name: n.op_type for n in onnx.load(str(folder / files["int8"]), load_external_data=False).graph.node
-    }
-    producer = {output: node for node in source.node for output in node.output}
-    products = [n for n in source.node if n.op_type in ("MatMul", "Gemm")]
-    in_model = [n.name for n in products if _node_scopes(n)[1:2] == ["model"]]
-    gelu_fed = [n.name for n in products if getattr(producer.get(n.input[0]), "op_type", "") == "Gelu"]
-    encoder_rest = [n.name for n in products if n.name not in in_model and n.name not in gelu_fed]
-    assert in_model and gelu_fed and encoder_rest
-    integer = [name for name, op in quantized.items() if op == "MatMulInteger"]
-    # an int8 product is named after its source: "<name>_quant" ("<name>_MatMul_quant" for a Gemm)
-    sources = {name.rsplit("_quant", 1)[0].removesuffix("_MatMul") for name in integer}
-    assert not sources & set(in_model + gelu_fed)  # left in float32
-    weights = {init.name for init in source.initializer}
-    with_weight = {n.name for n in products if any(i in weights for i in n.input)}
-    assert sources >= set(encoder_rest) & with_weight  # every other encoder weight product is int8
+
+    def nodes(file):
+        return onnx.load(str(folder / file), load_external_data=False).graph.node
+
+    for entry in manifest["encoders"].values():
+        source, quantized = nodes(entry["files"]["fp32"]), nodes(entry["files"]["int8"])
+        kinds = {n.name: n.op_type for n in quantized}
+        producer = {output: node for node in source for output in node.output}
+        gelu_fed = [
+            n.name for n in source if n.op_type == "MatMul" and producer[n.input[0]].op_type == "BiasGelu"
+        ]
+        others = [n.name for n in source if n.op_type == "MatMul" and n.name not in gelu_fed]
+        assert (
+            len(gelu_fed) == len(others) / 2 == 2
+        )  # per layer: down-projection; attention output, up-projection
+        assert all(kinds.get(name) == "MatMul" for name in gelu_fed)  # left in float32
+        assert all(kinds.get(f"{name}_quant") == "MatMulInteger" for name in others)
+        assert Counter(kinds.values())["QAttention"] == 2 and "Attention" not in kinds.values()
+    for route in manifest["routes"].values():
+        assert route["files"]["int8"] == route["files"]["fp32"]  # one float32 model graph serves both
+        ops = {n.op_type for n in nodes(route["files"]["int8"])}
+        assert not ops & {"MatMulInteger", "DynamicQuantizeLinear", "QAttention"}
