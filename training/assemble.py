@@ -30,13 +30,15 @@ def _print_main(accelerator) -> Callable[..., None]:
 
 @dataclass
 class _Feed:
-    """How examples reach the model: the module trained, a collator per example table, and what the run records."""
+    """How examples reach the model: the module trained, a collator per example table (``make_eval_collator``:
+    for the validation tables, when they read otherwise), and what the run records."""
 
     model: Any
     make_collator: Callable[[Any], Any]
     info: dict[str, Any]
     lora_modules: dict[str, Any] = field(default_factory=dict)
     save_hook: Callable | None = None
+    make_eval_collator: Callable[[Any], Any] | None = None
 
 
 def _cached_feature_feed(cfg: TrainConfig, redheart, model_config, data, accelerator, print_fn) -> _Feed:
@@ -54,21 +56,33 @@ def _cached_feature_feed(cfg: TrainConfig, redheart, model_config, data, acceler
 
 
 def _lora_feed(cfg: TrainConfig, redheart, model_config, data, print_fn) -> _Feed:
-    """LoRA adapters on the enabled encoders, trained with the model; batches carry token ids."""
+    """LoRA adapters on the enabled encoders, trained with the model; batches carry token ids, cut to
+    ``lora.max_length`` for training and to the inference window (``features.max_length`` or the encoder's) for
+    validation."""
     from ..encoders import load_encoder
     from .lora import LoraRedHeart, TokenCollator, save_hook
 
     handles = {n: load_encoder(n, s, frozen=False) for n, s in model_config.encoders.items() if s["enabled"]}
     model = LoraRedHeart(redheart, handles, cfg.lora)
-    max_length = cfg.lora.max_length or cfg.features.max_length
+    window = cfg.features.max_length
 
     def make(table):
-        return TokenCollator(table, handles, model_config.encoders, data.tasks, max_length)
+        return TokenCollator(table, handles, model_config.encoders, data.tasks, cfg.lora.max_length or window)
+
+    def make_eval(table):
+        return TokenCollator(table, handles, model_config.encoders, data.tasks, window)
 
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     print_fn(f"LoRA: adapters on {list(handles)}; trainable parameters {trainable:,}")
     info = {"mode": "lora", "encoders": {n: h.describe() for n, h in handles.items()}}
-    return _Feed(model, make, info, lora_modules=dict(model.encoders.items()), save_hook=save_hook(model))
+    return _Feed(
+        model,
+        make,
+        info,
+        dict(model.encoders.items()),
+        save_hook=save_hook(model),
+        make_eval_collator=make_eval,
+    )
 
 
 def _model(model_config, init_from: str | Path | None):
@@ -138,7 +152,8 @@ def assemble_trainer(
         # each further process draws its own dropout masks (process 0 keeps the single-process stream)
         torch.manual_seed(int(cfg.train.seed) + 1_000_003 * accelerator.process_index)
     train_collator = feed.make_collator(data.train)
-    val_collators = {name: feed.make_collator(table) for name, table in data.validation.items()}
+    make_eval = feed.make_eval_collator or feed.make_collator
+    val_collators = {name: make_eval(table) for name, table in data.validation.items()}
     extra = {
         "tasks": data.tasks,
         "composition": data.composition,

@@ -60,6 +60,8 @@ class LoraSection:
     alpha: int = 16
     dropout: float = 0.05
     target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
+    #: Token window of the training batches (None: ``features.max_length``, then the encoder's own). Validation
+    #: always reads the inference window, so that the best checkpoint is chosen on what the pipeline sees.
     max_length: int | None = None
 
 

@@ -346,11 +346,20 @@ def test_validation_eval_and_8bit_adamw(prepared, tmp_path):
 
 @pytest.mark.data
 def test_lora_adapters_train_and_ship_beside_the_model(prepared, tmp_path, tiny_encoders):
-    from redheart.training.assemble import run_training
+    from redheart.training.assemble import assemble_trainer, run_training
 
     cfg = tiny_config(tmp_path, tiny_encoders, prepared["data"], max_steps=2, micro_batch_size=8)
     cfg.lora.enabled = True
     cfg.lora.r = 2
+    cfg.lora.max_length = 8
+    trainer, _ = assemble_trainer(
+        cfg
+    )  # training batches cut to lora.max_length, validation to the pipeline's window
+    table = trainer.train_collator.table
+    longest = max(range(len(table)), key=lambda i: len(table.text[i]))
+    assert trainer.train_collator([longest])["encoder_tokens"]["enc_a"]["input_ids"].shape[1] == 8
+    for collator in trainer.val_collators.values():
+        assert collator.max_length == cfg.features.max_length and collator.max_length > 8
     result = run_training(cfg)
     saved = json.loads((result.best_dir / "config.json").read_text())
     entry = saved["encoders"]["enc_a"]
