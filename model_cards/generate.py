@@ -175,14 +175,24 @@ def gap_text(results: dict[str, Any]) -> str:
         return ""
     comp = (results.get("training") or {}).get("composition") or {}
     n = sum(comp.values()) if comp else None
+    how = (
+        "tunes only LoRA adapters of its encoder, together with a small model,"
+        if encoder_tuned(results)
+        else "keeps its encoder frozen and trains a small model on cached features"
+    )
     return (
         "Gap: "
         + "; ".join(parts)
         + ". The anchors fine-tune a 110M-parameter encoder end to end on the full training "
-        "sets; this model keeps its encoder frozen and trains a small model on cached features"
-        + (f" from a sample of {n:,} training examples" if n else "")
+        f"sets; this model {how}"
+        + (f" from {n:,} training examples" if n else "")
         + ", so lower numbers are expected; the commonsense anchor also trains on cm_train, which is not available here."
     )
+
+
+def encoder_tuned(results: dict[str, Any]) -> bool:
+    """Whether the model's encoders were trained with it (LoRA adapters), from the training run's record."""
+    return ((results.get("training") or {}).get("features") or {}).get("mode") == "lora"
 
 
 def training_text(results: dict[str, Any]) -> str:
@@ -253,7 +263,12 @@ def render(results: dict[str, Any], model_dir: str | Path) -> str:
         "languages_yaml": "[" + ", ".join(langs) + "]",
         "encoder_sentence": enc,
         "model_sentence": f"{shape.get('parameters', 0):,} own parameters (backbone width {shape.get('backbone_hidden')}, "
-        f"{shape.get('backbone_layers')} layers), encoders frozen.",
+        f"{shape.get('backbone_layers')} layers), "
+        + (
+            "encoders tuned with LoRA (the adapters ship in `encoders/` and are merged at load)."
+            if encoder_tuned(results)
+            else "encoders frozen."
+        ),
         "model_dir": str(
             results.get("model_dir", model_dir)
         ),  # where it is used from, not where it was written

@@ -109,10 +109,11 @@ class RedHeartAttention(nn.Module):
         key_weight, key_bias = self.k_proj.weight.to(dtype), self.k_proj.bias.to(dtype)
         value_weight, value_bias = self.v_proj.weight.to(dtype), self.v_proj.bias.to(dtype)
 
-        absorbed = torch.einsum("bhqe,hed->bhqd", query, key_weight.view(heads, head_dim, -1))
+        # Matmuls broadcast over the batch rather than einsum: the same sums, single MatMul nodes in ONNX.
+        absorbed = torch.matmul(query, key_weight.view(heads, head_dim, -1))  # [B, H, Q, d]
         scores = torch.bmm(absorbed.reshape(batch, heads * q_len, -1), context.transpose(1, 2))
         scores = scores.view(batch, heads, q_len, -1)  # [B, H, Q, K]
-        scores = scores + torch.einsum("bhqe,he->bhq", query, key_bias.view(heads, head_dim))[..., None]
+        scores = scores + torch.matmul(query, key_bias.view(heads, head_dim, 1))  # [B, H, Q, 1]
         scores = scores * self.scaling
         if key_mask is not None:
             hidden = ~key_mask[:, None, None, :].to(torch.bool)
@@ -124,7 +125,8 @@ class RedHeartAttention(nn.Module):
             weights.reshape(batch, heads * q_len, -1), context
         )  # attention-weighted raw context
         mixed = mixed.view(batch, heads, q_len, -1)
-        output = torch.einsum("bhqd,hed->bqhe", mixed, value_weight.view(heads, head_dim, -1))
+        value_weight = value_weight.view(heads, head_dim, -1).transpose(1, 2)  # [H, d, e]
+        output = torch.matmul(mixed, value_weight).transpose(1, 2)  # [B, Q, H, e]
         output = output + value_bias.view(heads, head_dim)
         return self.o_proj(output.reshape(batch, q_len, -1))
 

@@ -27,13 +27,17 @@ class TaskAttentionPooling(nn.Module):
         """tokens [B, L, d], mask [B, L] -> task vectors [B, T, d]."""
         tasks, width, dtype = self.num_tasks, tokens.shape[-1], tokens.dtype
         queries = self.queries.to(dtype)
-        absorbed = torch.einsum("to,toi->ti", queries, self.key.weight.to(dtype).view(tasks, width, width))
+        # Batched matmuls rather than einsum: the same sums, and single MatMul nodes in the ONNX graph.
+        key_weight = self.key.weight.to(dtype).view(tasks, width, width)  # [T, o, i]
+        absorbed = torch.bmm(queries[:, None, :], key_weight)[:, 0]  # [T, i]: sum_o q_to W_toi
         bias_term = (queries * self.key.bias.to(dtype).view(tasks, width)).sum(-1)  # constant over tokens
-        scores = torch.einsum("ti,bli->btl", absorbed, tokens) + bias_term[None, :, None]
+        scores = torch.matmul(absorbed, tokens.transpose(1, 2)) + bias_term[None, :, None]  # [B, T, L]
         scores = (scores * width**-0.5).masked_fill(~mask[:, None, :], torch.finfo(scores.dtype).min)
         weights = scores.softmax(dim=-1)
-        mixed = torch.einsum("btl,bli->bti", weights, tokens)  # attention-weighted raw tokens
-        values = torch.einsum("bti,toi->bto", mixed, self.value.weight.to(dtype).view(tasks, width, width))
+        mixed = torch.matmul(weights, tokens)  # [B, T, i]: attention-weighted raw tokens
+        value_weight = self.value.weight.to(dtype).view(tasks, width, width)  # [T, o, i]
+        per_task = torch.matmul(mixed.transpose(0, 1), value_weight.transpose(1, 2))  # [T, B, o]
+        values = per_task.transpose(0, 1)  # [B, T, o]
         return self.norm(values + self.value.bias.to(dtype).view(tasks, width))
 
 

@@ -112,8 +112,12 @@ class BenthamHead(nn.Module):
     def forward(self, task_vector: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         summary = self.trunk(task_vector)
         outputs = self.output(summary)
-        inner = nn.functional.gelu(torch.einsum("bd,edh->beh", summary, self.weight_in) + self.weight_in_bias)
-        outputs["weight_logits"] = torch.einsum("beh,eh->be", inner, self.weight_out) + self.weight_out_bias
+        # One matmul for all element MLPs ([B, d] @ [d, E*h]) rather than einsum: single MatMul nodes in ONNX.
+        elements, width, hidden = self.weight_in.shape
+        stacked = self.weight_in.transpose(0, 1).reshape(width, elements * hidden)
+        inner = (summary @ stacked).view(-1, elements, hidden) + self.weight_in_bias
+        inner = nn.functional.gelu(inner)  # [B, E, h]
+        outputs["weight_logits"] = (inner * self.weight_out).sum(-1) + self.weight_out_bias
         return outputs, summary
 
 

@@ -94,7 +94,7 @@ def predict_onnx(
     runner: Any,
     encoders: Any,
     table: ExampleTable,
-    max_length: int,
+    max_length: int | None,
     *,
     batch_size: int = 128,
     progress: bool = False,
@@ -102,7 +102,8 @@ def predict_onnx(
 ) -> dict[str, np.ndarray]:
     """:func:`predict`'s outputs from an ONNX runner (``redheart.onnx_backend``) reading token ids.
 
-    Each text is cut as the feature stores cut it (content tokens up to ``max_length`` minus the special tokens), so
+    Each text is cut as the feature stores cut it (content tokens up to ``max_length`` minus the special tokens;
+    None: the encoder's own window, as a tuned encoder's collator reads it), so
     torch (on cached features) and ONNX read the same tokens and their metrics are comparable.
     """
     from tqdm.auto import tqdm
@@ -120,7 +121,8 @@ def predict_onnx(
             feeds = {}
             for name in route:
                 handle = encoders[name]
-                budget = max(1, min(max_length, handle.max_tokens) - handle.num_special)
+                window = handle.max_tokens if max_length is None else min(max_length, handle.max_tokens)
+                budget = max(1, window - handle.num_special)  # None: the encoder's own window
                 tokens = handle.tokenize([texts[i] for i in members])
                 ids, mask = handle.pad([handle.with_specials(t.ids[:budget]) for t in tokens])
                 feeds[f"{name}_input_ids"], feeds[f"{name}_attention_mask"] = ids.numpy(), mask.numpy()

@@ -173,6 +173,7 @@ def release(
         if new <= old:
             print(f"Not shipped: headline mean {new:.4f} <= the shipped model's {old:.4f} ({CANDIDATE} kept)")
             return out
+        print(f"Headline mean {new:.4f} > the shipped model's {old:.4f}: replacing it", flush=True)
     resolved = out.resolve()
     results["model_dir"] = str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(resolved)
     (CANDIDATE / "eval_results.json").write_text(

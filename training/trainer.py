@@ -630,6 +630,11 @@ class Trainer:
         logs["samples_per_s"] = self.global_batch / logs["step_seconds"]
         logs["lr"] = self.scheduler.get_last_lr()[0]
         bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}")
+        if not self.t.progress:  # no bar (a log file): one line per logging window instead
+            self.print(
+                f"step {run.step}/{self.total_steps}: loss {logs['loss']:.4f}, lr {logs['lr']:.2e}, "
+                f"{logs['samples_per_s']:.1f} samples/s"
+            )
         if writer is not None:
             for key, value in logs.items():
                 writer.add_scalar(f"train/{key}", value, run.step)

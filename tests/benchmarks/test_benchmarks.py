@@ -65,3 +65,26 @@ def test_bench_inference_image_row(tmp_path, monkeypatch, capsys, load_benchmark
     row = json.loads(out.read_text())["results"]["image"]
     assert row["face_step_p50_ms"] > 0 and row["image_texts_per_s"] > 0 and row["text_texts_per_s"] > 0
     assert "text + image (512x512, 1 face)" in capsys.readouterr().out
+
+
+def test_bench_onnx_graphs_splits_one_call(tiny_system, tmp_path, monkeypatch, capsys, load_benchmark):
+    """The graphs timed apart: every part measured, the rest of the call is what the graphs leave, and the
+    operator shares cover the model graph's kernel time (its node count read from the exported file)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    import onnx
+
+    monkeypatch.setenv("RH_CACHE_DIR", str(tmp_path / "cache"))  # the export goes there
+    out = tmp_path / "graphs.json"
+    bench = load_benchmark("bench_onnx_graphs")
+    assert bench.main(["--model", str(tiny_system), "--runs", "3", "--warmup", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())["result"]
+    assert (
+        set(result["parts_ms"]) == {"encoder enc_a", "model graph"} and min(result["parts_ms"].values()) > 0
+    )
+    rest = result["pipeline_call_ms"] - sum(result["parts_ms"].values())
+    assert result["outside_graphs_ms"] == pytest.approx(rest)
+    assert sum(result["model_graph_operator_shares"].values()) == pytest.approx(1.0)
+    (exported,) = (tmp_path / "cache").rglob(f"model.{result['route']}.fp32.onnx")  # int8 shares this file
+    assert result["model_graph_nodes"] == len(onnx.load(str(exported), load_external_data=False).graph.node)
+    assert "model graph:" in capsys.readouterr().out

@@ -271,3 +271,29 @@ def test_int8_quantizes_the_encoders_but_their_gelu_fed_products_and_keeps_the_m
         assert route["files"]["int8"] == route["files"]["fp32"]  # one float32 model graph serves both
         ops = {n.op_type for n in nodes(route["files"]["int8"])}
         assert not ops & {"MatMulInteger", "DynamicQuantizeLinear", "QAttention"}
+
+
+@pytest.mark.data
+def test_evaluation_through_onnx_matches_torch(tiny_system, exported, tmp_path):
+    """`evaluate --backend onnx` (fp32 graphs) reads the same tokens as torch -- here with no training record, so
+    each encoder's own window -- and gives the same metrics up to float rounding."""
+    import os
+
+    from redheart.training.evaluate import evaluate_model
+
+    data_dir = os.environ.get("RH_DATA_DIR")
+    if not data_dir:
+        pytest.skip("RH_DATA_DIR is not set (the evaluation sets live in the data folder)")
+    common = {"data_dir": data_dir, "max_per_set": 24, "cache_dir": str(tmp_path), "progress": False}
+    quiet = {"print_fn": lambda *a, **k: None}
+    torch_results = evaluate_model(tiny_system, **common, **quiet)
+    onnx_results = evaluate_model(
+        tiny_system, **common, **quiet, backend="onnx", onnx_folder=str(exported[0]), onnx_precision="fp32"
+    )
+    scored = 0
+    for name, metrics in torch_results["metrics"].items():
+        for key, value in metrics.items():
+            if isinstance(value, float) and key in ("macro_f1", "accuracy", "pairwise_accuracy"):
+                assert onnx_results["metrics"][name][key] == pytest.approx(value, abs=0.02), (name, key)
+                scored += 1
+    assert scored >= 8, torch_results["metrics"]

@@ -156,6 +156,14 @@ def test_model_card_from_results(tmp_path, tiny_model):
     assert virtue in card
     assert "| ETHICS virtue test | accuracy | 0.799 (majority class 0.800) |" in card
 
+    assert "encoders frozen." in card and "keeps its encoder frozen" in card
+    results["training"]["features"] = {"mode": "lora"}  # a run that tuned LoRA adapters says so instead
+    path.write_text(json.dumps(results))
+    tuned = write_model_card(path, tmp_path / "model").read_text()
+    assert (
+        "encoders tuned with LoRA" in tuned and "tunes only LoRA adapters" in tuned and "frozen" not in tuned
+    )
+
     from redheart.training.evaluate import format_results
 
     shown = format_results(results).splitlines()

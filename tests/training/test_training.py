@@ -7,6 +7,7 @@ feature check, and small samples of the real data (RH_DATA_DIR; skipped with the
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -427,6 +428,9 @@ def test_cli_script_trains_validates_and_reports_errors(prepared, tmp_path, tiny
     assert run.returncode == 0, run.stderr[-3000:]
     assert '"trained_tasks": ["emotion", "sentiment", "utility", "confidence"]' in run.stdout
     assert "== Memory report" in run.stdout and "== Data report" in run.stdout
+    # --no-progress: no bar, so each logging window is one line (the last step always logs)
+    logged = re.search(r"^step 2/2: loss ([0-9.]+), lr \S+, ([0-9.]+) samples/s$", run.stdout, re.MULTILINE)
+    assert logged and float(logged.group(1)) > 0 and float(logged.group(2)) > 0, run.stdout[-2000:]
     # validate.py and the error paths in-process (the script mode itself is proven by the run above)
     from redheart.training import train as train_cli
     from redheart.training import validate
