@@ -74,7 +74,16 @@ class LoraRedHeart(nn.Module):
         out = {}
         for name, module in self.encoders.items():
             relative = f"encoders/{name}"
-            module.save_pretrained(Path(folder) / relative)
+            target = Path(folder) / relative
+            module.save_pretrained(target)
+            # peft names the base by the local folder it was loaded from and writes an empty card template; the
+            # base is the encoder entry's name (pinned by the SHA-256 below) and the model's card describes both.
+            (target / "README.md").unlink(missing_ok=True)
+            adapter_config = json.loads((target / "adapter_config.json").read_text(encoding="utf-8"))
+            adapter_config["base_model_name_or_path"] = self.handles[name].spec["model_name_or_path"]
+            (target / "adapter_config.json").write_text(
+                json.dumps(adapter_config, indent=2) + "\n", encoding="utf-8"
+            )
             out[name] = {"adapter": relative, "sha256": weights_sha256(self.handles[name].source)}
         return out
 

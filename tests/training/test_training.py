@@ -369,6 +369,10 @@ def test_lora_adapters_train_and_ship_beside_the_model(prepared, tmp_path, tiny_
         entry["model_name_or_path"]
     )
     assert (tmp_path / "run" / "final" / "encoders" / "enc_b" / "adapter_model.safetensors").is_file()
+    adapter_folder = result.best_dir / "encoders" / "enc_a"
+    adapter_config = json.loads((adapter_folder / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == entry["model_name_or_path"]  # not a local cache path
+    assert not (adapter_folder / "README.md").exists()  # peft's empty template; the model card is the card
     RedHeartModel.from_pretrained(str(result.best_dir))
     # The pipeline merges the adapter: the adapted encoder differs from the base and names it in its revision.
     pipe = pipeline("ethics-emotion", model=str(result.best_dir))
