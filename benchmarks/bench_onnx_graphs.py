@@ -22,7 +22,7 @@ from typing import Any
 from transformers import pipeline
 
 import redheart  # noqa: F401  (registers the ethics-emotion task)
-from redheart.onnx_backend.export import _inputs
+from redheart.onnx_backend.export import token_inputs
 from redheart.onnx_backend.graph import ENCODER_INPUTS, ENCODER_OUTPUT, model_routes, route_key
 from redheart.pipelines.precision import machine_info, machine_line
 from redheart.pipelines.stage_metrics import quantile
@@ -70,7 +70,7 @@ def measure(model: str | None, precision: str, text: str, runs: int, warmup: int
     pipe = pipeline("ethics-emotion", backend="onnx", onnx_precision=precision, **kwargs)
     runner, encoders = pipe.onnx, pipe.encoders
     route = model_routes(encoders.languages)[0]
-    tensors = [t.numpy() for t in _inputs(encoders, route, [text])]
+    tensors = [t.numpy() for t in token_inputs(encoders, route, [text])]
     model_feeds: dict[str, Any] = {}
     parts: dict[str, float] = {}
     for i, name in enumerate(route):

@@ -41,7 +41,7 @@ CHECK_TEXTS = (
 )
 
 
-def _inputs(encoders: Any, route: Sequence[str], texts: Iterable[str]) -> list[torch.Tensor]:
+def token_inputs(encoders: Any, route: Sequence[str], texts: Iterable[str]) -> list[torch.Tensor]:
     """Token inputs for ``texts`` (:func:`.graph.input_names`): per encoder padded ids and mask, then language ids."""
     texts = list(texts)
     tensors: list[torch.Tensor] = []
@@ -85,7 +85,7 @@ def _export_encoders(
         started = time.perf_counter()
         say(f"exporting encoder {name!r} to ONNX ...", flush=True)
         fp32, int8 = f"{name}.fp32.onnx", f"{name}.int8.onnx"
-        example = tuple(_inputs(encoders, (name,), EXAMPLE_TEXTS)[:2])
+        example = tuple(token_inputs(encoders, (name,), EXAMPLE_TEXTS)[:2])
         entry = {**export_encoder(modules[name], example, work / fp32), "files": {"fp32": fp32}}
         if int8_scope is not None:
             quantize_int8(work / fp32, work / int8, keep_gelu_fed=int8_scope == "encoders")
@@ -103,7 +103,7 @@ def _export_model(
     started = time.perf_counter()
     say(f"exporting the model graph of route {key!r} to ONNX (a minute or so) ...", flush=True)
     with torch.inference_mode():
-        example = [t.detach() for t in graph.model_inputs(*_inputs(encoders, route, EXAMPLE_TEXTS))]
+        example = [t.detach() for t in graph.model_inputs(*token_inputs(encoders, route, EXAMPLE_TEXTS))]
         graph.model(*example)  # fixes the output names
     fp32 = f"model.{key}.fp32.onnx"
     torch.onnx.export(
@@ -207,13 +207,13 @@ def export_onnx(
             for key, graph in graphs.items()
         }
         with torch.inference_mode():
-            example = _inputs(encoders, routes[0], EXAMPLE_TEXTS)
+            example = token_inputs(encoders, routes[0], EXAMPLE_TEXTS)
             manifest["parts"] = list(graphs[route_key(routes[0])].model_output(*example).parts or ())
         _keep_only(manifest, work, precisions)
         for precision in precisions:
             runner = OnnxRunner(work, manifest, precision)
             for key, graph in graphs.items():
-                check = _inputs(encoders, graph.route, CHECK_TEXTS)
+                check = token_inputs(encoders, graph.route, CHECK_TEXTS)
                 differences = _max_differences(runner, graph, check)
                 manifest["routes"][key].setdefault("max_abs_diff", {})[precision] = differences
         write_manifest(work, manifest)

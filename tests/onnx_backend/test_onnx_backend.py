@@ -170,7 +170,7 @@ def test_export_command_line_writes_a_checked_folder(tiny_system, tmp_path):
     # the printed differences are the manifest's, recomputed here from the exported graphs run by hand
     import onnxruntime as ort
 
-    from redheart.onnx_backend.export import CHECK_TEXTS, _inputs
+    from redheart.onnx_backend.export import CHECK_TEXTS, token_inputs
     from redheart.onnx_backend.graph import InferenceGraph
 
     def session(file):
@@ -179,7 +179,7 @@ def test_export_command_line_writes_a_checked_folder(tiny_system, tmp_path):
     pipe = pipeline("ethics-emotion", model=str(tiny_system))
     route = manifest["routes"]["enc_a"]
     graph = InferenceGraph(pipe.model, {n: pipe.encoders[n].model for n in pipe.encoders}, ("enc_a",)).eval()
-    ids, mask, languages = _inputs(pipe.encoders, ("enc_a",), CHECK_TEXTS)
+    ids, mask, languages = token_inputs(pipe.encoders, ("enc_a",), CHECK_TEXTS)
     encoder = session(manifest["encoders"]["enc_a"]["files"]["fp32"])
     (states,) = encoder.run(["hidden_states"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
     feeds = {
