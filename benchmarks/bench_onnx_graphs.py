@@ -23,7 +23,7 @@ from transformers import pipeline
 
 import redheart  # noqa: F401  (registers the ethics-emotion task)
 from redheart.onnx_backend.export import token_inputs
-from redheart.onnx_backend.graph import ENCODER_INPUTS, ENCODER_OUTPUT, model_routes, route_key
+from redheart.onnx_backend.graph import ENCODER_OUTPUT, model_routes, route_key
 from redheart.pipelines.precision import machine_info, machine_line
 from redheart.pipelines.stage_metrics import quantile
 
@@ -75,11 +75,10 @@ def measure(model: str | None, precision: str, text: str, runs: int, warmup: int
     parts: dict[str, float] = {}
     for i, name in enumerate(route):
         ids, mask = tensors[2 * i], tensors[2 * i + 1]
-        session, feeds = runner.encoder_sessions[name], dict(zip(ENCODER_INPUTS, (ids, mask), strict=True))
         parts[f"encoder {name}"] = _median_ms(
-            lambda s=session, f=feeds: s.run([ENCODER_OUTPUT], f), runs, warmup
+            lambda n=name, a=ids, m=mask: runner.encode(n, a, m), runs, warmup
         )
-        (model_feeds[f"{name}_{ENCODER_OUTPUT}"],) = session.run([ENCODER_OUTPUT], feeds)
+        model_feeds[f"{name}_{ENCODER_OUTPUT}"] = runner.encode(name, ids, mask)
         model_feeds[f"{name}_attention_mask"] = mask
     model_feeds["language_ids"] = tensors[-1]
     key = route_key(route)

@@ -151,7 +151,7 @@ class EncoderBank(Mapping[str, EncoderHandle]):
         requests = {}
         for name in chosen:
             handle = self._handles[name]
-            budget = handle.max_tokens - handle.num_special
+            budget = handle.content_budget()
             requests[name] = [handle.with_specials(t.ids[:budget]) for t in handle.tokenize(texts)]
         out = self.encode_many(requests)
         return {

@@ -47,6 +47,12 @@ class EncoderHandle:
     def num_special(self) -> int:
         return len(self.prefix_ids) + len(self.suffix_ids)
 
+    def content_budget(self, max_length: int | None = None) -> int:
+        """Content tokens of one window of ``max_length`` tokens (None, or more than the encoder takes: its own
+        window), the special tokens left out; at least 1, so that every text keeps a token."""
+        window = self.max_tokens if max_length is None else min(max_length, self.max_tokens)
+        return max(1, window - self.num_special)
+
     def describe(self) -> dict[str, Any]:
         """JSON-safe identity of this encoder (for output metadata and cache keys)."""
         return {

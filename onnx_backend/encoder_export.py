@@ -78,9 +78,7 @@ def export_encoder(
             num_heads=int(config.num_attention_heads),
             hidden_size=int(config.hidden_size),
         )
-        optimized.save_model_to_file(
-            str(path), use_external_data_format=True
-        )  # sorted; weights in <path>.data
+        optimized.save_model_to_file(str(path), use_external_data_format=True)  # weights in <path>.data
         fused = {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
         return {"model_type": config.model_type, "fused": fused}
     finally:

@@ -47,7 +47,7 @@ def token_inputs(encoders: Any, route: Sequence[str], texts: Iterable[str]) -> l
     tensors: list[torch.Tensor] = []
     for name in route:
         handle = encoders[name]
-        budget = handle.max_tokens - handle.num_special
+        budget = handle.content_budget()
         rows = [handle.with_specials(t.ids[:budget]) for t in handle.tokenize(texts)]
         tensors.extend(handle.pad(rows))
     tensors.append(torch.tensor([detect_language(t).language_id for t in texts], dtype=torch.long))

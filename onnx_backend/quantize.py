@@ -47,9 +47,8 @@ def quantize_int8(source: Path, target: Path, *, keep_gelu_fed: bool = True) -> 
     """Write the int8 dynamic quantization of ``source`` to ``target``, its weights beside it in ``<target>.data``."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantizer_logger = (
-        logging.getLogger()
-    )  # the quantizer warns through the root logger ("consider pre-processing")
+    # The quantizer warns through the root logger ("consider pre-processing"): quiet it for the call.
+    quantizer_logger = logging.getLogger()
     level = quantizer_logger.level
     quantizer_logger.setLevel(logging.ERROR)
     try:

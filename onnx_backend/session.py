@@ -65,16 +65,19 @@ class OnnxRunner:
         model_feeds: dict[str, np.ndarray] = {}
         for name in route:
             ids, mask = feeds[f"{name}_input_ids"], feeds[f"{name}_attention_mask"]
-            encoder_feeds = dict(zip(ENCODER_INPUTS, (ids, mask), strict=True))
-            (model_feeds[f"{name}_{ENCODER_OUTPUT}"],) = self.encoder_sessions[name].run(
-                [ENCODER_OUTPUT], encoder_feeds
-            )
+            model_feeds[f"{name}_{ENCODER_OUTPUT}"] = self.encode(name, ids, mask)
             model_feeds[f"{name}_attention_mask"] = mask
         model_feeds["language_ids"] = feeds["language_ids"]
         names = self.manifest["routes"][key]["outputs"]
         outputs: dict[str, np.ndarray | None] = dict.fromkeys(OUTPUT_FIELDS)  # absent outputs stay None
         outputs.update(zip(names, self.model_sessions[key].run(names, model_feeds), strict=True))
         return outputs
+
+    def encode(self, name: str, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Encoder ``name``'s graph: its last hidden states for padded ids and mask."""
+        feeds = dict(zip(ENCODER_INPUTS, (input_ids, attention_mask), strict=True))
+        (states,) = self.encoder_sessions[name].run([ENCODER_OUTPUT], feeds)
+        return states
 
     def describe(self) -> dict[str, Any]:
         """JSON-safe identity for output metadata."""

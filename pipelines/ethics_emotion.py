@@ -631,7 +631,7 @@ class EthicsEmotionPipeline(Pipeline):
         for name in route:
             handle = self.encoders[name]
             tokens[name] = handle.tokenize([text])[0]
-            budgets[name] = min(handle.max_tokens, fused_share) - handle.num_special
+            budgets[name] = handle.content_budget(fused_share)
         limit = 1 if truncation in ("first", "error") else max_chunks
         overlap = min(chunk_overlap, min(budgets.values()) // 2)
         windows, complete = plan_windows(tokens, budgets, len(text), overlap, limit)

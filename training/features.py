@@ -199,7 +199,7 @@ class FeatureStore:
             return 0
         start = time.perf_counter()
         handle = self.handle()
-        budget = max(1, min(self.max_length, handle.max_tokens) - handle.num_special)
+        budget = handle.content_budget(self.max_length)
         keys = list(missing)
         tokens = handle.tokenize([missing[k] for k in keys])
         rows = [handle.with_specials(t.ids[:budget]) for t in tokens]

@@ -121,8 +121,7 @@ class TokenCollator(Collator):
             routed = [name in self.routes[lang] for lang in langs]
             if not any(routed):
                 continue
-            limit = min(self.max_length or handle.max_tokens, handle.max_tokens)
-            budget = max(1, limit - handle.num_special)
+            budget = handle.content_budget(self.max_length)
             ids = handle.tokenize(list(texts))
             rows = [
                 handle.with_specials(t.ids[:budget] if r else []) for t, r in zip(ids, routed, strict=True)

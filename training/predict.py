@@ -121,8 +121,7 @@ def predict_onnx(
             feeds = {}
             for name in route:
                 handle = encoders[name]
-                window = handle.max_tokens if max_length is None else min(max_length, handle.max_tokens)
-                budget = max(1, window - handle.num_special)  # None: the encoder's own window
+                budget = handle.content_budget(max_length)
                 tokens = handle.tokenize([texts[i] for i in members])
                 ids, mask = handle.pad([handle.with_specials(t.ids[:budget]) for t in tokens])
                 feeds[f"{name}_input_ids"], feeds[f"{name}_attention_mask"] = ids.numpy(), mask.numpy()
