@@ -77,7 +77,8 @@ def check_base(name: str, folder: str | Path, expected: str) -> None:
         )
 
 
-def _read_adapter(name: str, folder: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+def read_adapter(name: str, folder: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The adapter's peft config and weights; a missing, unreadable or non-LoRA adapter is an `EncoderLoadError`."""
     config_path, weights_path = folder / ADAPTER_CONFIG, folder / ADAPTER_WEIGHTS
     for path in (config_path, weights_path):
         if not path.is_file():
@@ -111,7 +112,7 @@ def _lora_pairs(weights: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tenso
 def merge_adapter(name: str, model: torch.nn.Module, folder: str | Path) -> int:
     """Merge the LoRA adapter in `folder` into `model` in place; return the number of merged layers."""
     folder = Path(folder)
-    config, weights = _read_adapter(name, folder)
+    config, weights = read_adapter(name, folder)
     pairs = _lora_pairs(weights)
     if not pairs:
         raise EncoderLoadError(f"encoder {name!r}: {folder / ADAPTER_WEIGHTS} holds no LoRA weights")

@@ -55,15 +55,19 @@ def _cached_feature_feed(cfg: TrainConfig, redheart, model_config, data, acceler
     return _Feed(redheart, make, info)
 
 
-def _lora_feed(cfg: TrainConfig, redheart, model_config, data, print_fn) -> _Feed:
+def _lora_feed(cfg: TrainConfig, redheart, model_config, data, print_fn, init_from) -> _Feed:
     """LoRA adapters on the enabled encoders, trained with the model; batches carry token ids, cut to
     ``lora.max_length`` for training and to the inference window (``features.max_length`` or the encoder's) for
-    validation."""
+    validation. A model in ``init_from`` saved with adapters continues from them."""
     from ..encoders import load_encoder
-    from .lora import LoraRedHeart, TokenCollator, save_hook
+    from .lora import LoraRedHeart, TokenCollator, save_hook, warm_start_adapters
 
     handles = {n: load_encoder(n, s, frozen=False) for n, s in model_config.encoders.items() if s["enabled"]}
     model = LoraRedHeart(redheart, handles, cfg.lora)
+    if init_from is not None:
+        started = warm_start_adapters(model, init_from, cfg.lora)
+        if started:
+            print_fn(f"LoRA: adapters of {started} continue from {init_from}")
     window = cfg.features.max_length
 
     def make(table):
@@ -85,8 +89,9 @@ def _lora_feed(cfg: TrainConfig, redheart, model_config, data, print_fn) -> _Fee
     )
 
 
-def _model(model_config, init_from: str | Path | None):
-    """A new Red Heart model, or one with the weights saved in ``init_from`` (same architecture)."""
+def _model(model_config, init_from: str | Path | None, lora: bool):
+    """A new Red Heart model, or one with the weights saved in ``init_from`` (same architecture); a model saved
+    with LoRA adapters continues only with LoRA (its adapters are loaded by :func:`_lora_feed`)."""
     from ..modeling_redheart import RedHeartModel
 
     redheart = RedHeartModel(model_config)
@@ -95,6 +100,12 @@ def _model(model_config, init_from: str | Path | None):
 
         check_architecture(Path(init_from), model_config)
         loaded = RedHeartModel.from_pretrained(str(init_from))
+        adapted = [n for n, s in loaded.config.encoders.items() if s.get("adapter")]
+        if adapted and not lora:
+            raise ValueError(
+                f"{init_from}: its heads were trained on encoders {adapted} with LoRA adapters; cached features "
+                "of the plain encoders would not match them. Continue with lora.enabled: true"
+            )
         redheart.load_state_dict(loaded.state_dict())
     return redheart
 
@@ -143,9 +154,9 @@ def assemble_trainer(
             f"Class balance ({cfg.train.class_balance}): largest positive-label weight per space {heaviest}"
         )
     torch.manual_seed(int(cfg.train.seed))
-    redheart = _model(model_config, init_from)  # the same initial weights in every process
+    redheart = _model(model_config, init_from, cfg.lora.enabled)  # the same initial weights in every process
     if cfg.lora.enabled:
-        feed = _lora_feed(cfg, redheart, model_config, data, print_fn)
+        feed = _lora_feed(cfg, redheart, model_config, data, print_fn, init_from)
     else:
         feed = _cached_feature_feed(cfg, redheart, model_config, data, accelerator, print_fn)
     if accelerator.process_index > 0:

@@ -88,6 +88,47 @@ class LoraRedHeart(nn.Module):
         return out
 
 
+def warm_start_adapters(wrapper: LoraRedHeart, init_from: str | Path, lora_cfg) -> list[str]:
+    """Load the adapters the model in ``init_from`` was saved with into ``wrapper``'s fresh ones; return their encoders.
+
+    Its heads were trained on the adapted encoder, so continuing with zero adapters would feed them features
+    they never saw. The adapter must have the recipe's rank, alpha and target modules, and its base the checksum
+    it was trained on; anything else is an error naming the file. Encoders saved without an adapter start fresh.
+    """
+    from peft import set_peft_model_state_dict
+
+    from ..encoders.adapters import check_base, read_adapter, resolve_adapters
+
+    config_path = Path(init_from) / "config.json"
+    saved = json.loads(config_path.read_text(encoding="utf-8")).get("encoders", {})
+    specs = resolve_adapters({n: s for n, s in saved.items() if n in wrapper.encoders}, str(init_from))
+    wanted = {
+        "r": int(lora_cfg.r),
+        "lora_alpha": int(lora_cfg.alpha),
+        "target_modules": sorted(lora_cfg.target_modules),
+    }
+    started = []
+    for name, spec in specs.items():
+        if not spec.get("adapter"):
+            continue
+        folder = Path(spec["adapter"])
+        adapter_config, weights = read_adapter(name, folder)
+        found = {key: adapter_config.get(key) for key in wanted}
+        found["target_modules"] = sorted(found["target_modules"] or [])
+        if found != wanted:
+            raise ValueError(
+                f"{folder / 'adapter_config.json'}: adapter {found} does not match the recipe's lora section "
+                f"{wanted}; continue with the same LoRA settings or start fresh adapters from a frozen model"
+            )
+        if spec.get("sha256"):
+            check_base(name, wrapper.handles[name].source, spec["sha256"])
+        result = set_peft_model_state_dict(wrapper.encoders[name], weights)
+        if result.unexpected_keys:
+            raise ValueError(f"{folder}: adapter weights not in the encoder: {result.unexpected_keys[:5]}")
+        started.append(name)
+    return started
+
+
 def save_hook(wrapper: LoraRedHeart):
     """A Trainer save hook: adapters next to the model, and the config's encoder entries naming them."""
 

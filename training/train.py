@@ -58,7 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--lora", action="store_true", help="LoRA adapters on the encoders instead of cached features"
     )
     p.add_argument("--resume", default=None, metavar="DIR|auto", help="continue from a checkpoint folder")
-    p.add_argument("--init-from", default=None, metavar="MODEL_DIR", help="start from saved model weights")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="MODEL_DIR",
+        help="start from saved model weights (and, with LoRA, the adapters saved beside them)",
+    )
     p.add_argument(
         "--set",
         dest="overrides",

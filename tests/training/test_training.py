@@ -380,6 +380,22 @@ def test_lora_adapters_train_and_ship_beside_the_model(prepared, tmp_path, tiny_
     assert "adapter-" in handle.revision
     base = load_encoder("enc_a", tiny_encoders["enc_a"])
     assert (handle.run([[2, 7, 3]])[0] - base.run([[2, 7, 3]])[0]).abs().max() > 0
+    # Training on from the saved model continues its adapters: the encoder computes what the pipeline's merged one does.
+    cfg.train.output_dir = str(tmp_path / "more")
+    more, _ = assemble_trainer(cfg, init_from=result.best_dir)
+    adapted = more.lora_modules["enc_a"].eval()
+    ids = torch.tensor([[2, 7, 3]])
+    with torch.no_grad():
+        states = adapted(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+    assert torch.allclose(states, handle.run([[2, 7, 3]])[0], atol=1e-5)
+    cfg.lora.r = 4  # adapters of another rank are refused, naming the file
+    with pytest.raises(ValueError, match="adapter_config.json.*does not match"):
+        assemble_trainer(cfg, init_from=result.best_dir)
+    cfg.lora.enabled = (
+        False  # frozen features of the plain encoder would not match heads trained on adapted ones
+    )
+    with pytest.raises(ValueError, match="LoRA adapters"):
+        assemble_trainer(cfg, init_from=result.best_dir)
     # the release export: bf16 weights, the adapters and the pins beside them; it loads and computes in float32
     from redheart.training.release import RELEASE_FILE, export
 
