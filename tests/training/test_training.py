@@ -391,9 +391,8 @@ def test_lora_adapters_train_and_ship_beside_the_model(prepared, tmp_path, tiny_
     cfg.lora.r = 4  # adapters of another rank are refused, naming the file
     with pytest.raises(ValueError, match="adapter_config.json.*does not match"):
         assemble_trainer(cfg, init_from=result.best_dir)
-    cfg.lora.enabled = (
-        False  # frozen features of the plain encoder would not match heads trained on adapted ones
-    )
+    # frozen features of the plain encoder would not match heads trained on adapted ones
+    cfg.lora.enabled = False
     with pytest.raises(ValueError, match="LoRA adapters"):
         assemble_trainer(cfg, init_from=result.best_dir)
     # the release export: bf16 weights, the adapters and the pins beside them; it loads and computes in float32
