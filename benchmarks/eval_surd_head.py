@@ -1,4 +1,4 @@
-"""Compare the neural SURD head with the exact SURD decomposition over clause subsets, text by text.
+"""Compare the reported one-pass SURD shares (and the neural head's) with exact SURD over clause subsets, text by text.
 
 Run:  python benchmarks/eval_surd_head.py --model PATH [--data-dir $RH_DATA_DIR]
           [--sources goemotions_en,goemotions_ko,ethics_cm] [--per-source 100] [--seed 0]
@@ -7,8 +7,9 @@ Run:  python benchmarks/eval_surd_head.py --model PATH [--data-dir $RH_DATA_DIR]
 
 For every text with at least two clauses (``redheart.pipelines.explain.split_clauses``) the exact shares
 ``[redundant, unique, synergistic, leak]`` come from running the saved model on all non-empty clause subsets
-(``redheart.training.data.surd_targets.surd_labels``); the neural shares are the model's
-``analysis.surd.shares`` for the full text. Texts whose judgement is constant over their subsets have no
+(``redheart.training.data.surd_targets.surd_labels``); the reported shares are the pipeline's
+``analysis.surd.shares`` for the full text (the clause-count table where the model has one, else the neural
+head), the head's are its own output (``return_tensors``). Texts whose judgement is constant over their subsets have no
 exact target and are counted, not scored. Prints the mean absolute error per share and overall (the mean
 over the four shares), per source and in total, next to the error of always predicting the mean exact
 shares of the same texts (an in-sample reference a useful head must beat), with the number of texts and the
@@ -135,8 +136,10 @@ def main(argv: list[str] | None = None) -> dict:
         batch_size=args.chunk,
         min_spread=args.min_spread,
     )
-    neural_results = pipe(texts, batch_size=args.batch_size)
-    neural = np.array([[r["analysis"]["surd"]["shares"][k] for k in SURD_SHARES] for r in neural_results])
+    results = pipe(texts, batch_size=args.batch_size, return_tensors=True)
+    reported = np.array([[r["analysis"]["surd"]["shares"][k] for k in SURD_SHARES] for r in results])
+    head = np.array([r["tensors"]["surd_shares"].reshape(-1).tolist() for r in results])
+    reported_by = [r["analysis"]["surd"]["source"] for r in results]
     elapsed = time.perf_counter() - start
 
     ok = np.array([s == "ok" for s in status])
@@ -169,7 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"judgement: {args.judgement}, {args.bins} bins ({args.binning}); clauses capped at {args.max_clauses}"
     )
     header = f"{'group':<16}{'texts':>6}{'scored':>7}{'const':>6}" + "".join(f"{k:>13}" for k in SURD_SHARES)
-    print(header + f"{'overall':>10}{'mean-pred':>11}")
+    print(header + f"{'overall':>10}{'head':>8}{'mean-pred':>11}")
     for name in [*corpus, "all"]:
         sel = np.ones(len(texts), bool) if name == "all" else sources == name
         scored = sel & ok
@@ -181,26 +184,34 @@ def main(argv: list[str] | None = None) -> dict:
         entry: dict = {**counts}
         line = f"{name:<16}{counts['texts']:>6}{counts['scored']:>7}{counts['constant']:>6}"
         if counts["scored"]:
-            mae = mae_table(exact[scored].astype(np.float64), neural[scored])
+            mae = mae_table(exact[scored].astype(np.float64), reported[scored])
+            head_mae = mae_table(exact[scored].astype(np.float64), head[scored])
             baseline = mae_table(
                 exact[scored].astype(np.float64),
                 np.broadcast_to(exact[scored].mean(axis=0), exact[scored].shape),
             )
             entry.update(
                 mae=mae,
+                head_mae=head_mae,
+                reported_by={
+                    src: int(sum(1 for x, m in zip(reported_by, scored, strict=True) if m and x == src))
+                    for src in sorted(set(reported_by))
+                },
                 mean_predictor_mae=baseline,
                 exact_mean=dict(zip(SURD_SHARES, map(float, exact[scored].mean(axis=0)), strict=True)),
-                neural_mean=dict(zip(SURD_SHARES, map(float, neural[scored].mean(axis=0)), strict=True)),
+                reported_mean=dict(zip(SURD_SHARES, map(float, reported[scored].mean(axis=0)), strict=True)),
             )
             line += "".join(f"{mae[k]:>13.4f}" for k in SURD_SHARES) + f"{mae['overall']:>10.4f}"
+            line += f"{head_mae['overall']:>8.4f}"
             line += f"{baseline['overall']:>11.4f}"
         else:
             line += "   (no text with a non-constant judgement)"
         report["groups"][name] = entry
         print(line)
     print(
-        "MAE = mean |exact - neural| per share; overall = mean over the 4 shares; mean-pred = overall MAE of "
-        "always predicting the mean exact shares of the scored texts"
+        "MAE = mean |exact - reported| per share (analysis.surd.shares: the clause-count table where the model "
+        "has one, else the neural head); overall = mean over the 4 shares; head = overall MAE of the neural "
+        "head's own shares; mean-pred = overall MAE of always predicting the mean exact shares of the scored texts"
     )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

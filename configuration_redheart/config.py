@@ -19,6 +19,7 @@ from .labels import (
     BENTHAM_SIGNS,
     GOEMOTIONS_LABELS,
     KOTE_LABELS,
+    SURD_SHARES,
     check_unique,
 )
 from .presets import PRODUCTION_ENCODERS, preset_kwargs
@@ -341,6 +342,29 @@ def _check_reference(values: Any) -> list[float]:
     return [float(v) for v in values]
 
 
+def _check_clause_shares(given: Any) -> dict[str, list[float]]:
+    """`surd_clause_shares`: clause count ("2", "3", ...) -> four shares in [0, 1] summing to 1."""
+    if not isinstance(given, dict) or not given:
+        raise ValueError(
+            "RedHeartConfig.surd_clause_shares must be a non-empty dict of clause count -> shares"
+        )
+    out = {}
+    for key, shares in given.items():
+        if not str(key).isdigit() or int(key) < 2:
+            raise ValueError(
+                f"RedHeartConfig.surd_clause_shares has key {key!r}; keys are clause counts of at least 2"
+            )
+        ok = isinstance(shares, (list, tuple)) and len(shares) == len(SURD_SHARES)
+        ok = ok and all(isinstance(v, (int, float)) and 0.0 <= v <= 1.0 for v in shares)
+        if not ok or abs(sum(shares) - 1.0) > 1e-3:
+            raise ValueError(
+                f"RedHeartConfig.surd_clause_shares[{key!r}] must hold {len(SURD_SHARES)} shares in [0, 1] "
+                f"summing to 1 ({', '.join(SURD_SHARES)}), got {shares!r}"
+            )
+        out[str(int(key))] = [float(v) for v in shares]
+    return dict(sorted(out.items(), key=lambda item: int(item[0])))
+
+
 def normalise_encoder(name: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Validate one `encoders` entry and fill its defaults; raise `ValueError` naming the entry and key."""
     if not isinstance(spec, dict):
@@ -417,6 +441,11 @@ class RedHeartConfig(PreTrainedConfig):
     utility_reference (`list[float]`, optional): non-decreasing quantiles of the model's utility over reference
         scenarios (ETHICS utilitarianism); the pipeline reports a utility's percentile among them. Absent: no
         percentile.
+    surd_clause_shares (`dict[str, list[float]]`, optional): clause count ("2", "3", ...) -> the median exact
+        SURD shares (redundant, unique, synergistic, leak; renormalised to sum 1) of the distillation texts with
+        that many clauses, fitted by `training/surd_head.py`. The pipeline reports them as `analysis.surd.shares`
+        of a text with two or more clauses (a larger count takes the largest key). Absent: the neural head's
+        shares.
     """
 
     model_type = "redheart"
@@ -461,6 +490,7 @@ class RedHeartConfig(PreTrainedConfig):
     decision_thresholds: dict[str, list[float]] | None = None
     positive_weights: dict[str, list[float]] | None = None
     utility_reference: list[float] | None = None
+    surd_clause_shares: dict[str, list[float]] | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
         _check_dtype_name(self.dtype if self.dtype is not None else kwargs.get("torch_dtype"))
@@ -514,6 +544,8 @@ class RedHeartConfig(PreTrainedConfig):
             )
         if self.utility_reference is not None:
             self.utility_reference = _check_reference(self.utility_reference)
+        if self.surd_clause_shares is not None:
+            self.surd_clause_shares = _check_clause_shares(self.surd_clause_shares)
 
     @property
     def custom_pipelines(self) -> dict:

@@ -48,7 +48,12 @@ OUTPUTS = [
         "mean +/- spread of the predicted utility (spread trained by the pairwise loss)",
         "derived",
     ),
-    ("surd", "surd", "exact SURD targets (the neural head is its amortised estimate)", "trained"),
+    (
+        "surd",
+        "surd",
+        "exact SURD targets: median shares per clause count (two or more clauses), else the neural head",
+        "trained",
+    ),
     (
         "integrated.confidence",
         "confidence",
@@ -71,7 +76,7 @@ EVAL_LABELS = {
     "nsmc_heldout": "NSMC held-out movies, ratings 1-4 vs 9-10",
     "ethics_util_regret_test": "ETHICS util test as regret (chose the worse)",
     "confidence_calibration": "confidence calibration, GoEmotions EN+KO dev",
-    "surd_head_heldout": "SURD head vs exact SURD shares, held-out fifth of its distillation texts",
+    "surd_head_heldout": "reported SURD shares (clause-count table) vs exact SURD, held-out fifth of distillation texts",
 }
 EVAL_TASK = {
     "goemotions_en_dev": "emotion",

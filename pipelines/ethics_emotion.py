@@ -67,6 +67,7 @@ from transformers import Pipeline
 from ..encoders.bank import EncoderBank
 from ..encoders.errors import EncoderConfigError
 from ..encoders.handle import TokenizedText
+from .explain.clauses import plan_clauses
 from .precision import cpu_capability, dtype_name, parse_dtype, resolve_dtype
 from .result import aggregate_windows, build_result, window_outputs
 from .text import (
@@ -450,7 +451,16 @@ class EthicsEmotionPipeline(Pipeline):
         }
         alternatives = [alt.outputs for alt in result.alternatives] or None
         alternative_texts = [alt.prepared.text for alt in result.alternatives] or None
-        out = build_result(config, main.outputs, alternatives, alternative_texts, metadata, top_k, threshold)
+        out = build_result(
+            config,
+            main.outputs,
+            alternatives,
+            alternative_texts,
+            metadata,
+            top_k,
+            threshold,
+            clauses=plan_clauses(prepared.text).n,
+        )
         if result.face is not None:
             image_part = _library_part("image", "image input")
             image_part.add_face_analysis(out, result.face, self.face_analyzer.describe())

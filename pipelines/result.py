@@ -19,6 +19,11 @@ Formulas (all inputs are ``RedHeartModel`` outputs; see docs/DESIGN.md "What eac
   ``ethical_score`` = mean of ``bentham.acceptability`` over the frameworks; ``regret_potential`` =
   ``regret.potential``; ``causal_clarity`` = 1 - ``surd.shares.leak``; ``confidence`` = the utility module's
   calibrated confidence (``null`` when ``use_auxiliary`` is off).
+* **SURD shares.** A text of two or more clauses (``explain/clauses.plan_clauses``, capped as the exact
+  explanation caps them) gets the median exact shares of the distillation texts with as many clauses
+  (``config.surd_clause_shares``, source ``clause_count``): on held-out texts the clause count predicts the exact
+  shares better than the neural head's one pass does (docs/DESIGN.md "SURD, exactly"). Otherwise (one clause, or
+  no table) the neural head's shares are reported (source ``neural_head``).
 
 Grounding: each output path is ``trained`` (its task is in ``config.trained_tasks``), ``untrained`` (it is
 not: the number comes from unsupervised weights), ``latent`` (no supervision exists for it by design:
@@ -256,6 +261,17 @@ def grounding(trained_tasks: list[str], regret_task: str, available: dict[str, b
     return out
 
 
+def surd_section(config: Any, head_shares: dict[str, float], clauses: int | None) -> dict[str, Any]:
+    """``analysis.surd``: the shares of the text's clause count (``config.surd_clause_shares``, the largest
+    count not above it) when it has two or more clauses and the model has that table, else the neural head's."""
+    table = getattr(config, "surd_clause_shares", None) or {}
+    counts = [int(k) for k in table if clauses is not None and int(k) <= clauses]
+    if counts:
+        shares = dict(zip(SURD_SHARES, table[str(max(counts))], strict=True))
+        return {"shares": shares, "source": "clause_count", "clauses": clauses}
+    return {"shares": head_shares, "source": "neural_head", "clauses": clauses}
+
+
 def build_result(
     config: Any,
     main: dict,
@@ -264,14 +280,17 @@ def build_result(
     metadata: dict[str, Any],
     top_k: int | None = 3,
     threshold: float | None = None,
+    clauses: int | None = None,
 ) -> dict[str, Any]:
-    """The JSON-safe result of one text (``analysis``, ``integrated``, ``metadata``)."""
+    """The JSON-safe result of one text (``analysis``, ``integrated``, ``metadata``); ``clauses``: the text's
+    clause count (``pipelines/explain/clauses.plan_clauses``), which selects the SURD shares."""
     labels = _named("analysis.emotion.labels", config.emotion_labels, main["emotion_probs"])
     kote = _named("analysis.emotion.kote", config.kote_labels, main["kote_probs"])
     acceptability = _named(
         "analysis.bentham.acceptability", config.acceptability_frameworks, main["acceptability_probs"]
     )
-    shares = _named("analysis.surd.shares", SURD_SHARES, main["surd_shares"])
+    surd = surd_section(config, _named("analysis.surd.shares", SURD_SHARES, main["surd_shares"]), clauses)
+    shares = surd["shares"]
     sentiment = _finite("analysis.emotion.sentiment", main["sentiment"])
     regret, regret_task = regret_section(main, alternatives, alternative_texts)
     confidence = (
@@ -297,7 +316,7 @@ def build_result(
             "acceptability": acceptability,
         },
         "regret": regret,
-        "surd": {"shares": shares, "source": "neural_head"},
+        "surd": surd,
     }
     integrated = {
         "overall_sentiment": sentiment,

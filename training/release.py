@@ -152,14 +152,10 @@ def release(
     else:
         model_dir = train(config_path, data_dir)
     if surd_head:
-        from .surd_head import distil
+        from .surd_head import distil, summary
 
         record = distil(model_dir, data_dir=data_dir, command=f"{command} (its SURD step)")
-        print(
-            f"SURD head: held-out share MAE {record['heldout_mae_before']:.3f} -> {record['heldout_mae_after']:.3f} "
-            f"(mean shares {record['heldout_mae_mean_shares']:.3f})",
-            flush=True,
-        )
+        print(summary(record), flush=True)
     calibration = calibrate_model(model_dir, data_dir=data_dir)
     print(json.dumps(calibration["threshold_source"], indent=2), flush=True)
     record = export(model_dir, CANDIDATE, command)
@@ -196,6 +192,7 @@ def add_surd_head_metric(results: dict[str, Any], model_dir: Path) -> None:
         record = json.loads(path.read_text(encoding="utf-8"))
         results["metrics"]["surd_head_heldout"] = {
             "mae": record["heldout_mae_after"],
+            "head_mae": record.get("heldout_mae_head", record["heldout_mae_after"]),
             "mean_shares_mae": record["heldout_mae_mean_shares"],
             "n": record["heldout_targets"],
         }

@@ -3,8 +3,9 @@
 * :mod:`.clauses` -- cutting a text into clauses, capping their number, and the clause subsets;
 * :mod:`.explanation` -- the judgement of every subset and its exact SURD decomposition.
 
-The pipeline imports this package only when an explanation is asked for, so a saved model's remote code
-(the per-text pipeline) does not carry it; the training targets built from explanations live in
+The pipeline imports :mod:`.clauses` always (every result reports its clause count, which selects the SURD
+shares) and :mod:`.explanation` only when an explanation is asked for, so a saved model's remote code carries the
+clause splitter but not the decomposition; the training targets built from explanations live in
 ``redheart.training.data.surd_targets``. docs/DESIGN.md "SURD, exactly".
 """
 

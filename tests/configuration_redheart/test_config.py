@@ -49,6 +49,10 @@ def test_330m_preset_is_the_design_shape():
         ({"use_heads": False, "use_analyzers": False}, "use_heads"),
         ({"loss_weights": {"telepathy": 1.0}}, "telepathy"),
         ({"trained_tasks": ["telepathy"]}, "telepathy"),
+        ({"surd_clause_shares": {"1": [0.25, 0.25, 0.25, 0.25]}}, "surd_clause_shares has key '1'"),
+        ({"surd_clause_shares": {"2": [0.5, 0.5, 0.5, 0.0]}}, r"surd_clause_shares\['2'\] must hold 4"),
+        ({"surd_clause_shares": {"2": [0.5, 0.5]}}, r"surd_clause_shares\['2'\] must hold 4"),
+        ({"surd_clause_shares": {}}, "surd_clause_shares must be a non-empty dict"),
     ],
 )
 def test_invalid_values_name_the_field(kwargs, message):

@@ -420,6 +420,34 @@ def test_decided_label_sets_and_utility_percentile(tmp_path):
     assert result["metadata"]["grounding"]["analysis.emotion.predicted"]["status"] in ("trained", "untrained")
 
 
+def test_surd_shares_follow_the_clause_count_table(tmp_path):
+    """Two or more clauses: the table row of the largest count not above the text's; one clause: the head's."""
+    table = {"2": [0.3, 0.6, 0.1, 0.0], "3": [0.2, 0.3, 0.5, 0.0]}
+    model_dir = build_tiny_system(tmp_path, surd_clause_shares=table)
+    pipe = pipeline("ethics-emotion", model=str(model_dir))
+    texts = {
+        "The dog barked.": (1, None),
+        "I lied, but it saved her feelings.": (2, "2"),
+        "오늘은 비가 와서 우울했고 일도 많았다.": (3, "3"),
+        "I woke up early, and I made coffee, but the milk was sour, so I drank tea, and then I left.": (
+            5,
+            "3",
+        ),
+    }
+    for text, (clauses, row) in texts.items():
+        result = pipe(text, return_tensors=True)
+        head = result.pop("tensors")["surd_shares"].reshape(-1).tolist()
+        surd = _valid(result)["analysis"]["surd"]
+        assert surd["clauses"] == clauses, text
+        if row is None:
+            assert surd["source"] == "neural_head"
+            assert list(surd["shares"].values()) == pytest.approx(head, abs=1e-6)
+        else:
+            assert surd["source"] == "clause_count"
+            assert list(surd["shares"].values()) == table[row]
+        assert result["integrated"]["causal_clarity"] == pytest.approx(1 - surd["shares"]["leak"])
+
+
 def test_without_thresholds_no_decided_sets(pipe):
     result = pipe(EN)
     assert "predicted" not in result["analysis"]["emotion"]

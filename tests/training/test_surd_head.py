@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import statistics
+
 import numpy as np
+import pytest
 import torch
 
 from redheart.modeling_redheart import RedHeartModel
 from redheart.training.collate import Collator
 from redheart.training.config import TrainConfig
 from redheart.training.features import build_stores
-from redheart.training.surd_head import TRAINED_PREFIXES, _table, fit_output_layers
+from redheart.training.surd_head import (
+    TRAINED_PREFIXES,
+    _table,
+    clause_count_shares,
+    fit_output_layers,
+    table_shares,
+)
 
 TEXTS = [
     "I broke my promise because my boss called, and my friend waited alone.",
@@ -58,3 +67,28 @@ def test_only_the_surd_output_layers_learn(tiny_system, tmp_path):
     assert abs(error(after.surd_shares) - best) < 1e-6  # the best epoch is the one kept
     assert best < history[0]["val_mae"] - 0.02
     assert all(p.requires_grad for p in model.parameters())  # nothing left frozen
+
+
+def test_clause_count_table_is_the_renormalised_median_and_pools_rare_counts():
+    rng = np.random.default_rng(1)
+    counts = np.array([2] * 15 + [3] * 12 + [4] * 3 + [6] * 2)
+    targets = rng.dirichlet([2.0, 3.0, 1.0, 0.5], size=len(counts))
+    table = clause_count_shares(targets, counts, min_texts=10)
+    assert list(table) == ["2", "3", "4", "5", "6"]
+
+    def renormalised_median(rows):
+        med = [statistics.median(targets[i, j] for i in rows) for j in range(4)]
+        return [m / sum(med) for m in med]
+
+    rows = lambda *ns: [i for i, c in enumerate(counts) if c in ns]  # noqa: E731
+    assert table["2"] == pytest.approx(renormalised_median(rows(2)))
+    assert table["3"] == pytest.approx(renormalised_median(rows(3)))
+    assert table["4"] == pytest.approx(renormalised_median(rows(4, 3)))  # 3 texts: pooled with count 3
+    assert table["5"] == pytest.approx(renormalised_median(rows(4, 3)))  # none: pooled the same way
+    assert table["6"] == pytest.approx(renormalised_median(rows(6, 4, 3)))
+    assert all(sum(v) == pytest.approx(1.0) for v in table.values())
+    assert table_shares(table, np.array([2, 6, 9])).tolist() == [table["2"], table["6"], table["6"]]
+    with pytest.raises(ValueError, match="at least two clauses"):
+        clause_count_shares(targets, np.ones(len(counts), dtype=int))
+    with pytest.raises(ValueError, match="one clause count per target row"):
+        clause_count_shares(targets, counts[:-1])
