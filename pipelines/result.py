@@ -261,14 +261,22 @@ def grounding(trained_tasks: list[str], regret_task: str, available: dict[str, b
     return out
 
 
-def surd_section(config: Any, head_shares: dict[str, float], clauses: int | None) -> dict[str, Any]:
-    """``analysis.surd``: the shares of the text's clause count (``config.surd_clause_shares``, the largest
-    count not above it) when it has two or more clauses and the model has that table, else the neural head's."""
-    table = getattr(config, "surd_clause_shares", None) or {}
+def clause_count_row(table: dict[str, list[float]], clauses: int | None) -> list[float] | None:
+    """The shares of ``config.surd_clause_shares`` for ``clauses`` clauses: the row of the largest count not above
+    it (``None`` when there is none, e.g. one clause)."""
     counts = [int(k) for k in table if clauses is not None and int(k) <= clauses]
-    if counts:
-        shares = dict(zip(SURD_SHARES, table[str(max(counts))], strict=True))
-        return {"shares": shares, "source": "clause_count", "clauses": clauses}
+    return table[str(max(counts))] if counts else None
+
+
+def surd_section(config: Any, head_shares: dict[str, float], clauses: int | None) -> dict[str, Any]:
+    """``analysis.surd``: the clause-count table's shares when it has a row for the text, else the neural head's."""
+    row = clause_count_row(getattr(config, "surd_clause_shares", None) or {}, clauses)
+    if row is not None:
+        return {
+            "shares": dict(zip(SURD_SHARES, row, strict=True)),
+            "source": "clause_count",
+            "clauses": clauses,
+        }
     return {"shares": head_shares, "source": "neural_head", "clauses": clauses}
 
 

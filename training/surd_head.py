@@ -40,6 +40,7 @@ import torch
 from ..configuration_redheart.labels import ACCEPTABILITY_FRAMEWORKS, SURD_SHARES
 from ..configuration_redheart.tasks import IGNORE_INDEX, LANGUAGE_IDS
 from ..pipelines.explain.clauses import plan_clauses
+from ..pipelines.result import clause_count_row
 from .data.clause_texts import TRAIN_SOURCES, read_source, sample_texts
 
 RECORD = "redheart_surd_head.json"
@@ -138,9 +139,8 @@ def clause_count_shares(
 
 
 def table_shares(table: dict[str, list[float]], counts: np.ndarray) -> np.ndarray:
-    """The table's shares for each clause count (the largest key not above it), as the pipeline reads them."""
-    keys = sorted(int(k) for k in table)
-    return np.array([table[str(max(k for k in keys if k <= n))] for n in counts])
+    """The table's shares for each clause count, read as the pipeline reads them."""
+    return np.array([clause_count_row(table, int(n)) for n in counts])
 
 
 def fit_output_layers(
