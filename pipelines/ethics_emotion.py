@@ -67,7 +67,7 @@ from transformers import Pipeline
 from ..encoders.bank import EncoderBank
 from ..encoders.errors import EncoderConfigError
 from ..encoders.handle import TokenizedText
-from .explain.clauses import plan_clauses
+from .explain.clauses import clause_count
 from .precision import cpu_capability, dtype_name, parse_dtype, resolve_dtype
 from .result import aggregate_windows, build_result, window_outputs
 from .text import (
@@ -459,7 +459,7 @@ class EthicsEmotionPipeline(Pipeline):
             metadata,
             top_k,
             threshold,
-            clauses=plan_clauses(prepared.text).n,
+            clauses=clause_count(prepared.text),
         )
         if result.face is not None:
             image_part = _library_part("image", "image input")

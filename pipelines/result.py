@@ -19,7 +19,7 @@ Formulas (all inputs are ``RedHeartModel`` outputs; see docs/DESIGN.md "What eac
   ``ethical_score`` = mean of ``bentham.acceptability`` over the frameworks; ``regret_potential`` =
   ``regret.potential``; ``causal_clarity`` = 1 - ``surd.shares.leak``; ``confidence`` = the utility module's
   calibrated confidence (``null`` when ``use_auxiliary`` is off).
-* **SURD shares.** A text of two or more clauses (``explain/clauses.plan_clauses``, capped as the exact
+* **SURD shares.** A text of two or more clauses (``explain/clauses.clause_count``, capped as the exact
   explanation caps them) gets the median exact shares of the distillation texts with as many clauses
   (``config.surd_clause_shares``, source ``clause_count``): on held-out texts the clause count predicts the exact
   shares better than the neural head's one pass does (docs/DESIGN.md "SURD, exactly"). Otherwise (one clause, or
@@ -291,7 +291,7 @@ def build_result(
     clauses: int | None = None,
 ) -> dict[str, Any]:
     """The JSON-safe result of one text (``analysis``, ``integrated``, ``metadata``); ``clauses``: the text's
-    clause count (``pipelines/explain/clauses.plan_clauses``), which selects the SURD shares."""
+    clause count (``pipelines/explain/clauses.clause_count``), which selects the SURD shares."""
     labels = _named("analysis.emotion.labels", config.emotion_labels, main["emotion_probs"])
     kote = _named("analysis.emotion.kote", config.kote_labels, main["kote_probs"])
     acceptability = _named(

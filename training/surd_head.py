@@ -39,7 +39,7 @@ import torch
 
 from ..configuration_redheart.labels import ACCEPTABILITY_FRAMEWORKS, SURD_SHARES
 from ..configuration_redheart.tasks import IGNORE_INDEX, LANGUAGE_IDS
-from ..pipelines.explain.clauses import plan_clauses
+from ..pipelines.explain.clauses import clause_count
 from ..pipelines.result import clause_count_row
 from .data.clause_texts import TRAIN_SOURCES, read_source, sample_texts
 
@@ -249,7 +249,7 @@ def distil(
         model, collator, train_rows, val_rows, targets[val_rows], epochs=epochs, seed=seed
     )
     head = min(h["val_mae"] for h in history)
-    counts = np.array([plan_clauses(t).n for t in texts])
+    counts = np.array([clause_count(t) for t in texts])
     table = clause_count_shares(targets[train_rows], counts[train_rows])
     after = mae(targets[val_rows], table_shares(table, counts[val_rows]))
     model.config.surd_clause_shares = table

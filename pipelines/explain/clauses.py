@@ -37,6 +37,7 @@ __all__ = [
     "KO_GO_NOUNS",
     "MAX_CLAUSES_LIMIT",
     "ClausePlan",
+    "clause_count",
     "plan_clauses",
     "split_clauses",
     "subset_masks",
@@ -195,6 +196,12 @@ class ClausePlan:
             "n_subsets": 2**self.n - 1 if self.n else 0,
             "rule": "adjacent clauses with the fewest characters merged until n <= max_clauses",
         }
+
+
+def clause_count(text: str, max_clauses: int = DEFAULT_MAX_CLAUSES) -> int:
+    """How many clauses :func:`plan_clauses` gives ``text`` (capping merges clauses down to ``max_clauses``),
+    without merging them: every result reports it, so long texts must not pay for the merges."""
+    return min(len(split_clauses(text)), max_clauses)
 
 
 def plan_clauses(

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from redheart.pipelines.explain import (
+    clause_count,
     explain_from_values,
     explain_text,
     plan_clauses,
@@ -224,3 +225,16 @@ def test_explain_through_the_real_pipeline(tiny_pipeline, text):
     np.testing.assert_allclose(
         labels[0], [exp["shares"][k] for k in ("redundant", "unique", "synergistic", "leak")], atol=1e-6
     )
+
+
+def test_clause_count_is_the_planned_count_without_merging():
+    texts = [
+        "The dog barked.",
+        "I lied, but it saved her feelings.",
+        "I woke up early, and I made coffee, but the milk was sour, so I drank tea, and then I left.",
+        " ".join(["오늘은 정말 행복한 하루였다, 그런데 부모님께 거짓말을 해서 마음이 무겁다."] * 40),
+    ]
+    for text in texts:
+        for cap in (2, 6, 12):
+            assert clause_count(text, cap) == plan_clauses(text, max_clauses=cap).n
+    assert [clause_count(t) for t in texts] == [1, 2, 5, 6]
