@@ -97,7 +97,7 @@ def read_adapter(name: str, folder: Path) -> tuple[dict, dict[str, torch.Tensor]
     return config, weights
 
 
-def _lora_pairs(weights: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def lora_pairs(weights: dict[str, torch.Tensor]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Module path (inside the encoder) -> (A, B) from peft's key names."""
     pairs: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in weights.items():
@@ -113,7 +113,7 @@ def merge_adapter(name: str, model: torch.nn.Module, folder: str | Path) -> int:
     """Merge the LoRA adapter in `folder` into `model` in place; return the number of merged layers."""
     folder = Path(folder)
     config, weights = read_adapter(name, folder)
-    pairs = _lora_pairs(weights)
+    pairs = lora_pairs(weights)
     if not pairs:
         raise EncoderLoadError(f"encoder {name!r}: {folder / ADAPTER_WEIGHTS} holds no LoRA weights")
     r = int(config["r"])

@@ -227,6 +227,19 @@ def training_text(results: dict[str, Any]) -> str:
             f"{mem.get('gradients_mib', 0):.1f} MiB, optimizer state {mem.get('optimizer_state_mib', 0):.1f} MiB, "
             f"activations {act if act is None else f'{act:.1f}'} MiB per micro-batch of {mem.get('micro_batch_size')}."
         )
+    averaged = results.get("averaged")
+    if averaged:
+        sources = ", ".join(
+            f"`{src}` ({share:.2f})"
+            for src, share in zip(averaged["sources"], averaged["weights"], strict=True)
+        )
+        errors = ", ".join(f"{n} {e:.4f}" for n, e in averaged["lora_update_error"].items())
+        lines.append(
+            f"Weights: the weighted mean of {len(averaged['sources'])} trained models of one lineage "
+            f"(`python -m redheart.training.average`): {sources}"
+            + (f"; relative error of the averaged LoRA updates {errors}" if errors else "")
+            + ". The run figures above are the last model's."
+        )
     return "\n\n".join(lines) or "No training information was saved with this model."
 
 

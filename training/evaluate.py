@@ -144,6 +144,14 @@ def training_info(model_dir: str | Path) -> dict[str, Any]:
     return {}
 
 
+def averaging_record(model_dir: str | Path) -> dict[str, Any] | None:
+    """The record of a model averaged from several (``redheart.training.average``), or None."""
+    from .average import RECORD
+
+    path = Path(model_dir) / RECORD
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 def _sample(n: int, cap: int | None, seed: int) -> np.ndarray:
     if cap is None or n <= cap:
         return np.arange(n)
@@ -525,6 +533,7 @@ def evaluate_model(
         "metric_backend": "numpy (redheart.training.metrics); evaluate's metric scripts need the Hugging Face Hub, "
         "unreachable offline",
         "training": {k: info.get(k) for k in TRAINING_KEYS},
+        "averaged": averaging_record(model_dir),
         "evaluation_seconds": round(time.perf_counter() - started, 1),
         "max_per_set": settings.max_per_set,
     }

@@ -52,8 +52,8 @@ HEADLINE = (
     ("nsmc_heldout", "accuracy"),
 )
 CANDIDATE = REPO / "runs" / "release-candidate"
-#: Files of a run's saved model that ship beside the weights.
-CARRIED_FILES = ("redheart_training.json", "redheart_surd_head.json")
+#: Files of a run's saved model that ship beside the weights (training, SURD step, averaging records).
+CARRIED_FILES = ("redheart_training.json", "redheart_surd_head.json", "redheart_average.json")
 
 
 def run_dir_model(output_dir: Path) -> Path:
