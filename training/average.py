@@ -36,6 +36,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..encoders.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, lora_pairs, read_adapter
+from ..encoders.errors import EncoderLoadError
 from .checkpoint import CheckpointError, check_architecture
 from .surd_head import RECORD as SURD_RECORD
 
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         record = average_models(
             args.models, args.out, weights=args.weights, max_update_error=args.max_update_error
         )
-    except AverageError as exc:
+    except (AverageError, EncoderLoadError) as exc:  # EncoderLoadError: a missing or unreadable adapter
         print(f"error: {exc}", file=sys.stderr)
         return 2
     errors = ", ".join(f"{n} {e:.4f}" for n, e in record["lora_update_error"].items()) or "no adapters"

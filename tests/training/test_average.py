@@ -117,6 +117,13 @@ def test_cli_writes_the_record_that_evaluation_and_the_card_report(lineage, tmp_
     # an existing folder is never overwritten
     assert main([str(first), str(second), "--out", str(tmp_path / "soup")]) == 2
     assert "exists" in capsys.readouterr().err
+    # a model whose adapter file is missing: the file named, nothing written
+    broken = tmp_path / "broken"
+    shutil.copytree(second, broken)
+    (broken / ADAPTER / "adapter_model.safetensors").unlink()
+    assert main([str(first), str(broken), "--out", str(tmp_path / "none")]) == 2
+    assert "adapter_model.safetensors is missing" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
 
 
 def test_models_that_do_not_average_are_refused_naming_why(lineage, tmp_path):
