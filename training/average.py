@@ -34,13 +34,13 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+from transformers.utils import SAFE_WEIGHTS_NAME as WEIGHTS  # save_pretrained's weights file
 
 from ..encoders.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, lora_pairs, read_adapter
 from ..encoders.errors import EncoderLoadError
 from .checkpoint import CheckpointError, check_architecture
 from .surd_head import RECORD as SURD_RECORD
 
-WEIGHTS = "model.safetensors"
 RECORD = "redheart_average.json"
 #: Largest relative error of an averaged LoRA update that is accepted (one lineage measured 0.0008-0.005).
 MAX_UPDATE_ERROR = 0.02
