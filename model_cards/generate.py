@@ -135,8 +135,8 @@ def results_table(results: dict[str, Any]) -> str:
     trained = set(results.get("trained_tasks", []))
     composition = (results.get("training") or {}).get("composition") or {}
     rows = [
-        "| evaluation | metric | this model | anchor (BERT-base) | n | trained on this set? |",
-        "|---|---|---|---|---|---|",
+        "| evaluation | metric | this model | 95 % interval | anchor (BERT-base) | n | trained on this set? |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, metrics in results["metrics"].items():
         anchor = results.get("anchors", {}).get(name)
@@ -161,9 +161,13 @@ def results_table(results: dict[str, Any]) -> str:
                 if key == "macro_f1" and "majority_baseline" in metrics:
                     # a constant guess of the majority class (share p) scores p / (1 + p) here
                     value += f" (majority guess {majority / (1 + majority):.3f})"
-                rows.append(f"| {EVAL_LABELS.get(name, name)} | {key} | {value} | {a} | {n} | {on_set} |")
+                ci = metrics.get("ci95", {}).get(key)
+                interval = f"{ci[0]:.3f} - {ci[1]:.3f}" if ci else ""
+                rows.append(
+                    f"| {EVAL_LABELS.get(name, name)} | {key} | {value} | {interval} | {a} | {n} | {on_set} |"
+                )
     for name, why in results.get("not_evaluated", {}).items():
-        rows.append(f"| {name} | -- | not evaluated | | | {why} |")
+        rows.append(f"| {name} | -- | not evaluated | | | | {why} |")
     return "\n".join(rows)
 
 

@@ -28,6 +28,11 @@ by ``training.validation_split``: GoEmotions EN+KO train, KOTE train side, recom
 settings in ``redheart_training.json``), the global best for labels with fewer than 5 positives there. Never
 chosen on the reported data.
 
+Every metric comes with its 95 % percentile-bootstrap interval over the evaluated rows (``ci95``, 200 seeded
+resamples, :func:`~.metrics.bootstrap_interval`): how far a figure may move on another sample of the same size, to
+read a gap to a bar against (two models scored on the same rows share most of that noise). A model with a SURD step
+record (``redheart_surd_head.json``) also gets ``surd_head_heldout``, the reported SURD shares' held-out error.
+
 Metrics are computed with numpy (:mod:`.metrics`): ``evaluate.load(...)`` needs the Hugging Face Hub for its
 metric scripts, which is unreachable offline. ``--max-per-set N`` evaluates a seeded sample of N rows (pairs for
 utilitarianism) per set; the JSON records every sample size.
@@ -51,6 +56,7 @@ from .collate import Collator, ExampleTable
 from .metrics import (
     binary_accuracy,
     binary_macro_f1,
+    bootstrap_interval,
     choose_label_thresholds,
     expected_calibration_error,
     multilabel_f1,
@@ -111,6 +117,10 @@ NSMC_NEGATIVE_MAX = (4 - 5.5) / 4.5
 NSMC_POSITIVE_MIN = (9 - 5.5) / 4.5
 
 
+#: The repository root: results name a model folder inside it by its relative path (no local path in a card).
+REPO = Path(__file__).resolve().parents[1]
+
+
 class EvaluationError(ValueError):
     """The model folder or the evaluation data is not usable (the message says which and why)."""
 
@@ -150,6 +160,28 @@ def averaging_record(model_dir: str | Path) -> dict[str, Any] | None:
 
     path = Path(model_dir) / RECORD
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` relative to the repository when it lies inside it, else absolute."""
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(resolved)
+
+
+def surd_head_metric(model_dir: str | Path) -> dict[str, Any] | None:
+    """The SURD step's held-out error of the reported shares (``redheart_surd_head.json``), or None without one."""
+    from .surd_head import RECORD
+
+    path = Path(model_dir) / RECORD
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        "mae": record["heldout_mae_after"],
+        "head_mae": record.get("heldout_mae_head", record["heldout_mae_after"]),
+        "mean_shares_mae": record["heldout_mae_mean_shares"],
+        "n": record["heldout_targets"],
+    }
 
 
 def _sample(n: int, cap: int | None, seed: int) -> np.ndarray:
@@ -399,31 +431,50 @@ def _thresholds(
 
 
 def _metric(kind: str, dataset: str, table: ExampleTable, pred: dict[str, Any], thresholds: dict[str, float]):
-    """The metrics of one evaluation (see the module docstring)."""
+    """The metrics of one evaluation (see the module docstring), each with its 95 % percentile-bootstrap interval
+    over the evaluated rows (``ci95``; pairs for utilitarianism)."""
+    n = len(table)
+    scores, extra = _scores(kind, dataset, table, pred, thresholds)
+    every = np.arange(n)
+    return {
+        **{name: score(every) for name, score in scores.items()},
+        **extra,
+        "ci95": {name: bootstrap_interval(score, n) for name, score in scores.items()},
+    }
+
+
+def _scores(
+    kind: str, dataset: str, table: ExampleTable, pred: dict[str, Any], thresholds: dict[str, float]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The metric functions of one evaluation (each maps row indices to its value) and its other fields."""
     n = len(table)
     if kind in MULTILABEL_TASKS:
-        f1 = multilabel_f1(getattr(table, kind), pred[f"{kind}_probs"] >= np.asarray(thresholds[kind]))
-        return {"macro_f1": f1["macro_f1"], "micro_f1": f1["micro_f1"], "n": n}
+        y, hit = getattr(table, kind), pred[f"{kind}_probs"] >= np.asarray(thresholds[kind])
+        return {
+            "macro_f1": lambda rows: multilabel_f1(y[rows], hit[rows])["macro_f1"],
+            "micro_f1": lambda rows: multilabel_f1(y[rows], hit[rows])["micro_f1"],
+        }, {"n": n}
     if kind == "utility":
-        return {"pairwise_accuracy": pairwise_accuracy(pred["utility"], pred["utility_worse"]), "n_pairs": n}
+        better, worse = pred["utility"], pred["utility_worse"]
+        return {"pairwise_accuracy": lambda rows: pairwise_accuracy(better[rows], worse[rows])}, {
+            "n_pairs": n
+        }
     if kind == "acceptability":
         col = ACCEPTABILITY_FRAMEWORKS.index(SET_FRAMEWORK[dataset])
         y, prob = table.acceptability[:, col], pred["acceptability_probs"][:, col]
         return {
-            "accuracy": binary_accuracy(prob, y),
-            "macro_f1": binary_macro_f1(prob, y),
-            "n": n,
-            "majority_baseline": float(max(y.mean(), 1 - y.mean())),
-        }
+            "accuracy": lambda rows: binary_accuracy(prob[rows], y[rows]),
+            "macro_f1": lambda rows: binary_macro_f1(prob[rows], y[rows]),
+        }, {"n": n, "majority_baseline": float(max(y.mean(), 1 - y.mean()))}
     if kind == "sentiment":
-        y = table.sentiment > 0
-        return {
-            "accuracy": float(((pred["sentiment"] > 0) == y).mean()),
+        positive, said = table.sentiment > 0, pred["sentiment"] > 0
+        return {"accuracy": lambda rows: float((said[rows] == positive[rows]).mean())}, {
             "n": n,
-            "positive_share": float(y.mean()),
+            "positive_share": float(positive.mean()),
         }
     if kind == "regret":
-        return {"accuracy": binary_accuracy(pred["regret_potential"], table.regret), "n": n}
+        potential, chose_worse = pred["regret_potential"], table.regret
+        return {"accuracy": lambda rows: binary_accuracy(potential[rows], chose_worse[rows])}, {"n": n}
     raise ValueError(f"unknown evaluation kind {kind!r}")
 
 
@@ -514,8 +565,11 @@ def evaluate_model(
     calibration = _calibration(tables, preds, settings.ece_bins)
     if calibration is not None:
         metrics["confidence_calibration"] = calibration
+    surd = surd_head_metric(model_dir)
+    if surd is not None:
+        metrics["surd_head_heldout"] = surd
     return {
-        "model_dir": str(Path(model_dir).resolve()),
+        "model_dir": shown_path(model_dir),
         "encoders": encoders_used,
         "backend": backend if backend == "torch" else f"onnx-{onnx_precision}",
         "preset_shape": {
@@ -559,7 +613,11 @@ def format_results(results: dict[str, Any]) -> str:
         main = {k: v for k, v in m.items() if isinstance(v, float)}
         size = m.get("n", m.get("n_pairs"))
         anchor = results["anchors"].get(name)
-        shown = ", ".join(f"{k} {v:.4f}" for k, v in main.items())
+        ci = m.get("ci95", {})
+        shown = ", ".join(
+            f"{k} {v:.4f}" + (f" [{ci[k][0]:.4f}, {ci[k][1]:.4f}]" if k in ci else "")
+            for k, v in main.items()
+        )
         extra = f"   [anchor {anchor['metric']} {anchor['value']}]" if anchor else ""
         lines.append(f"  {name:<28} {shown} (n={size}){extra}")
     for name, why in results.get("not_evaluated", {}).items():

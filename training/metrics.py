@@ -15,14 +15,20 @@ functions compute the same numbers without a network.
 * :func:`binary_macro_f1` -- the mean of the F1 of both classes of a 0/1 decision (scikit-learn's
   ``f1_score(average="macro", labels=[0, 1], zero_division=0)``); beside accuracy because a majority guess scores
   the majority share in accuracy but only ``p / (1 + p)`` here (0.444 on ETHICS virtue's 80/20 split);
-* :func:`expected_calibration_error` -- equal-width bins over [0, 1]: sum_b (n_b / N) |accuracy_b - confidence_b|.
+* :func:`expected_calibration_error` -- equal-width bins over [0, 1]: sum_b (n_b / N) |accuracy_b - confidence_b|;
+* :func:`bootstrap_interval` -- the seeded percentile-bootstrap interval of any of these over the evaluated items, so
+  a reader sees whether a gap to a bar is larger than the sampling noise of the set.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 THRESHOLD_GRID = tuple(round(x, 2) for x in np.arange(0.05, 0.951, 0.05))
+#: Resamples of :func:`bootstrap_interval` (the interval's ends move by about 0.002 between seeds at 200).
+BOOTSTRAP_RESAMPLES = 200
 
 
 def _as_bool(a) -> np.ndarray:
@@ -127,3 +133,25 @@ def expected_calibration_error(confidence, correct, n_bins: int = 15) -> dict[st
         mce = max(mce, gap)
         bins.append((n, c, a))
     return {"ece": float(ece), "mce": float(mce), "bins": bins, "n": int(conf.size), "n_bins": n_bins}
+
+
+def bootstrap_interval(
+    statistic: Callable[[np.ndarray], float],
+    n: int,
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    level: float = 0.95,
+    seed: int = 0,
+) -> list[float]:
+    """``[low, high]``: the percentile-bootstrap interval of ``statistic(rows)`` over ``n`` items.
+
+    ``statistic`` takes an index array (rows drawn with replacement from ``range(n)``) and returns the metric on
+    those rows; the interval is the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles over ``resamples``
+    draws (Efron & Tibshirani 1993, ch. 13). Seeded, so one evaluation always reports one interval.
+    """
+    if n < 1 or resamples < 1 or not 0.0 < level < 1.0:
+        raise ValueError(f"need n >= 1, resamples >= 1 and 0 < level < 1, got {n}, {resamples}, {level}")
+    rng = np.random.default_rng(seed)
+    values = np.array([statistic(rng.integers(0, n, size=n)) for _ in range(resamples)], dtype=np.float64)
+    low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return [float(low), float(high)]

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from ..pipelines.registration import DEFAULT_MODEL_DIR
+from .evaluate import REPO, shown_path
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "training" / "configs" / "frozen-e5.yaml"
 RELEASE_FILE = "redheart_release.json"
 #: (evaluation, metric) pairs whose mean decides whether a candidate replaces the shipped model (virtue by macro-F1,
@@ -161,17 +161,19 @@ def release(
     record = export(model_dir, CANDIDATE, command)
     print(f"Exported {CANDIDATE} ({record['bytes'] / 2**20:.1f} MiB)", flush=True)
     results = evaluate_model(CANDIDATE, data_dir=data_dir, max_per_set=None)
-    add_surd_head_metric(results, CANDIDATE)
     print(format_results(results), flush=True)
     shipped = out / "eval_results.json"
     if shipped.is_file() and not force:
         old, new = headline_score(json.loads(shipped.read_text(encoding="utf-8"))), headline_score(results)
+        error = headline_error(results)
+        noise = "" if error is None else f" (its own standard error over the sets' rows {error:.4f})"
         if new <= old:
-            print(f"Not shipped: headline mean {new:.4f} <= the shipped model's {old:.4f} ({CANDIDATE} kept)")
+            print(
+                f"Not shipped: headline mean {new:.4f}{noise} <= the shipped model's {old:.4f} ({CANDIDATE} kept)"
+            )
             return out
-        print(f"Headline mean {new:.4f} > the shipped model's {old:.4f}: replacing it", flush=True)
-    resolved = out.resolve()
-    results["model_dir"] = str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(resolved)
+        print(f"Headline mean {new:.4f}{noise} > the shipped model's {old:.4f}: replacing it", flush=True)
+    results["model_dir"] = shown_path(out)
     (CANDIDATE / "eval_results.json").write_text(
         json.dumps(results, indent=2, ensure_ascii=False, default=float) + "\n", encoding="utf-8"
     )
@@ -183,25 +185,20 @@ def release(
     return out
 
 
-def add_surd_head_metric(results: dict[str, Any], model_dir: Path) -> None:
-    """Put the SURD head's held-out error (``redheart_surd_head.json``, when the model has one) among the metrics."""
-    from .surd_head import RECORD
-
-    path = model_dir / RECORD
-    if path.is_file():
-        record = json.loads(path.read_text(encoding="utf-8"))
-        results["metrics"]["surd_head_heldout"] = {
-            "mae": record["heldout_mae_after"],
-            "head_mae": record.get("heldout_mae_head", record["heldout_mae_after"]),
-            "mean_shares_mae": record["heldout_mae_mean_shares"],
-            "n": record["heldout_targets"],
-        }
-
-
 def headline_score(results: dict[str, Any]) -> float:
     """Mean of the :data:`HEADLINE` metrics (a missing one counts 0)."""
     metrics = results.get("metrics", {})
     return sum(metrics.get(name, {}).get(key, 0.0) for name, key in HEADLINE) / len(HEADLINE)
+
+
+def headline_error(results: dict[str, Any]) -> float | None:
+    """One standard error of :func:`headline_score`: each metric's from its 95 % bootstrap interval (width / 3.92),
+    combined as for a mean of independent estimates (the evaluation sets are disjoint); None without intervals."""
+    metrics = results.get("metrics", {})
+    widths = [metrics.get(name, {}).get("ci95", {}).get(key) for name, key in HEADLINE]
+    if any(w is None for w in widths):
+        return None
+    return float(sum(((hi - lo) / 3.92) ** 2 for lo, hi in widths) ** 0.5 / len(HEADLINE))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -129,7 +129,12 @@ def test_model_card_from_results(tmp_path, tiny_model):
         "thresholds": {"emotion": 0.25},
         "threshold_source": {"emotion": "validation part of goemotions_en"},
         "metrics": {
-            "goemotions_en_dev": {"macro_f1": 0.31, "micro_f1": 0.45, "n": 600},
+            "goemotions_en_dev": {
+                "macro_f1": 0.31,
+                "micro_f1": 0.45,
+                "n": 600,
+                "ci95": {"macro_f1": [0.29, 0.33], "micro_f1": [0.43, 0.47]},
+            },
             "ethics_util_test": {"pairwise_accuracy": 0.62, "n_pairs": 600},
             "ethics_virtue_test": {"accuracy": 0.799, "macro_f1": 0.45, "n": 4975, "majority_baseline": 0.8},
             "confidence_calibration": {
@@ -149,10 +154,10 @@ def test_model_card_from_results(tmp_path, tiny_model):
     path.write_text(json.dumps(results))
     card = write_model_card(path, tmp_path / "model").read_text()
     assert "`redheart:e5-small`" in card  # the encoder that produced the results
-    assert "| GoEmotions EN dev (28 labels) | macro_f1 | 0.310 | 0.460 | 600 | yes |" in card
+    assert "| GoEmotions EN dev (28 labels) | macro_f1 | 0.310 | 0.290 - 0.330 | 0.460 | 600 | yes |" in card
     assert "| `bentham.elements` | latent |" in card and "| `emotion.kote` | latent (untrained) |" in card
     assert "| `bentham.utility` | trained |" in card
-    virtue = "| ETHICS virtue test | macro_f1 | 0.450 (majority guess 0.444) |  | 4975 | no (zero-shot for this set) |"
+    virtue = "| ETHICS virtue test | macro_f1 | 0.450 (majority guess 0.444) |  |  | 4975 | no (zero-shot for this set) |"
     assert virtue in card
     assert "| ETHICS virtue test | accuracy | 0.799 (majority class 0.800) |" in card
 
@@ -168,6 +173,7 @@ def test_model_card_from_results(tmp_path, tiny_model):
 
     shown = format_results(results).splitlines()
     assert any("ethics_virtue_test" in line and "macro_f1 0.4500" in line for line in shown)
+    assert any("goemotions_en_dev" in line and "macro_f1 0.3100 [0.2900, 0.3300]" in line for line in shown)
     with pytest.raises(FileNotFoundError, match="results file"):
         write_model_card(tmp_path / "missing.json", tmp_path / "model")
 
@@ -191,6 +197,9 @@ def test_acceptability_evaluation_reads_its_frameworks_column():
     probs = np.zeros((4, 4), dtype=np.float32)
     probs[:, column] = [0.9, 0.2, 0.4, 0.7]
     metrics = _metric("acceptability", "ethics_justice", table, {"acceptability_probs": probs}, {})
+    intervals = metrics.pop("ci95")
+    assert set(intervals) == {"accuracy", "macro_f1"}
+    assert intervals["accuracy"][0] <= 0.75 <= intervals["accuracy"][1] <= 1.0
     # predicted 1 0 0 1 against 1 0 1 1: class 1 F1 = 4/5, class 0 F1 = 2/3
     assert metrics == {
         "accuracy": 0.75,
@@ -200,7 +209,10 @@ def test_acceptability_evaluation_reads_its_frameworks_column():
     }
     # the other frameworks' columns are ignored: the same probabilities elsewhere change nothing
     probs[:, column - 1] = 1.0 - probs[:, column]
-    assert _metric("acceptability", "ethics_justice", table, {"acceptability_probs": probs}, {}) == metrics
+    assert _metric("acceptability", "ethics_justice", table, {"acceptability_probs": probs}, {}) == {
+        **metrics,
+        "ci95": intervals,
+    }
 
 
 def test_label_thresholds_maximise_each_labels_f1_like_sklearn():
@@ -220,3 +232,19 @@ def test_label_thresholds_maximise_each_labels_f1_like_sklearn():
             continue
         scores = [f1_score(y[:, c], probs[:, c] >= g, zero_division=0) for g in grid]
         assert got[c] == grid[int(np.argmax(scores))]
+
+
+def test_bootstrap_interval_matches_the_binomial_interval_of_an_accuracy():
+    from redheart.training.metrics import bootstrap_interval
+
+    hit = np.zeros(2000)
+    hit[:1400] = 1.0  # accuracy 0.7 on 2,000 items: normal interval 0.7 -+ 1.96 sqrt(0.7 * 0.3 / 2000)
+    half = 1.96 * np.sqrt(0.7 * 0.3 / 2000)
+    low, high = bootstrap_interval(lambda rows: hit[rows].mean(), len(hit), resamples=2000)
+    assert low == pytest.approx(0.7 - half, abs=0.004) and high == pytest.approx(0.7 + half, abs=0.004)
+    again = bootstrap_interval(lambda rows: hit[rows].mean(), len(hit), resamples=2000)
+    assert again == [low, high]  # seeded: one evaluation reports one interval
+    assert bootstrap_interval(lambda rows: hit[rows].mean(), len(hit), seed=1) != [low, high]
+    for bad in ({"n": 0}, {"resamples": 0}, {"level": 1.0}):
+        with pytest.raises(ValueError, match="need n >= 1"):
+            bootstrap_interval(lambda rows: 0.0, **{"n": 10, **bad})

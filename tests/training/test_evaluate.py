@@ -1,0 +1,70 @@
+"""`python -m redheart.training.evaluate` on the shipped model (real data): its figures against the same metrics
+computed here from the pipeline's outputs with scikit-learn, its intervals, and the SURD step's record."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from redheart.pipelines.registration import DEFAULT_MODEL_DIR
+
+ROWS = 40
+
+
+def test_evaluate_cli_matches_the_pipeline_and_sklearn(data_dir, monkeypatch, tmp_path, capsys):
+    from sklearn.metrics import accuracy_score, f1_score
+    from transformers import pipeline
+
+    import redheart  # noqa: F401  (registers the task)
+    from redheart.training import evaluate
+    from redheart.training.surd_head import RECORD
+
+    small = {k: v for k, v in evaluate.EVALUATIONS.items() if v[0] in ("ethics_deontology", "kote")}
+    monkeypatch.setattr(evaluate, "EVALUATIONS", small)
+    out = tmp_path / "results.json"
+    argv = [
+        str(DEFAULT_MODEL_DIR),
+        "--data-dir",
+        str(data_dir),
+        "--max-per-set",
+        str(ROWS),
+        "--out",
+        str(out),
+    ]
+    assert evaluate.main([*argv, "--no-progress"]) == 0
+    assert "results:" in capsys.readouterr().out
+    results = json.loads(out.read_text())
+    assert results["model_dir"] == "models/red-heart-small-e5"  # inside the repository: no local path
+
+    pipe = pipeline("ethics-emotion", model=str(DEFAULT_MODEL_DIR), dtype="float32")
+    config = pipe.model.config
+
+    _, rows = evaluate.evaluated_split(
+        DEFAULT_MODEL_DIR, "ethics_deontology", data_dir=str(data_dir), max_per_set=ROWS
+    )
+    said = [pipe(text)["analysis"]["bentham"]["acceptability"]["deontology"] >= 0.5 for text in rows["text"]]
+    gold = [label >= 0.5 for label in rows["acceptable"]]
+    deontology = results["metrics"]["ethics_deontology_test"]
+    assert deontology["n"] == ROWS
+    assert deontology["accuracy"] == pytest.approx(accuracy_score(gold, said), abs=1.5 / ROWS)
+
+    _, rows = evaluate.evaluated_split(DEFAULT_MODEL_DIR, "kote", data_dir=str(data_dir), max_per_set=ROWS)
+    probs = np.array(
+        [list(pipe(text, top_k=None)["analysis"]["emotion"]["kote"].values()) for text in rows["text"]]
+    )
+    names = list(pipe(rows["text"][0], top_k=None)["analysis"]["emotion"]["kote"])
+    order = [names.index(label) for label in config.kote_labels]
+    predicted = probs[:, order] >= np.asarray(config.decision_thresholds["kote"])
+    expected = f1_score(np.asarray(rows["kote"]), predicted, average="macro", zero_division=0)
+    kote = results["metrics"]["kote_heldout"]
+    assert kote["macro_f1"] == pytest.approx(expected, abs=0.01)  # features vs the pipeline path
+
+    for metrics in (deontology, kote):  # every figure inside its own bootstrap interval, which is not a point
+        for key, (low, high) in metrics["ci95"].items():
+            assert low <= metrics[key] <= high and high - low > 0.01
+
+    record = json.loads((DEFAULT_MODEL_DIR / RECORD).read_text())
+    surd = results["metrics"]["surd_head_heldout"]
+    assert (surd["mae"], surd["n"]) == (record["heldout_mae_after"], record["heldout_targets"])
