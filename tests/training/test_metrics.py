@@ -248,3 +248,16 @@ def test_bootstrap_interval_matches_the_binomial_interval_of_an_accuracy():
     for bad in ({"n": 0}, {"resamples": 0}, {"level": 1.0}):
         with pytest.raises(ValueError, match="need n >= 1"):
             bootstrap_interval(lambda rows: 0.0, **{"n": 10, **bad})
+
+
+def test_headline_error_is_the_standard_error_of_a_mean_of_independent_figures():
+    from redheart.training.release import HEADLINE, headline_error, headline_score
+
+    # every headline figure 0.5 with a 95 % interval 0.5 -+ 1.96 * 0.02: standard error 0.02 each, so the mean of
+    # ten independent ones has 0.02 / sqrt(10)
+    metrics = {name: {key: 0.5, "ci95": {key: [0.5 - 0.0392, 0.5 + 0.0392]}} for name, key in HEADLINE}
+    results = {"metrics": metrics}
+    assert headline_score(results) == pytest.approx(0.5)
+    assert headline_error(results) == pytest.approx(0.02 / np.sqrt(len(HEADLINE)))
+    del metrics[HEADLINE[0][0]]["ci95"]  # results written before intervals existed: no error, not a wrong one
+    assert headline_error(results) is None
