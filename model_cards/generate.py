@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..training.metrics import BOOTSTRAP_RESAMPLES
+
 TEMPLATE = Path(__file__).resolve().parent / "template.md"
 
 #: Output -> (task it depends on, how it is grounded when that task is trained, kind when trained).
@@ -297,6 +299,7 @@ def render(results: dict[str, Any], model_dir: str | Path) -> str:
         "trained_tasks": json.dumps(trained),
         "outputs_table": outputs_table(trained, (results.get("training") or {}).get("composition") or {}),
         "results_table": results_table(results),
+        "bootstrap_resamples": str(BOOTSTRAP_RESAMPLES),
         "threshold_text": threshold_text,
         "calibration_text": calibration_text,
         "gap_text": gap_text(results),

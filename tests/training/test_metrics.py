@@ -155,6 +155,7 @@ def test_model_card_from_results(tmp_path, tiny_model):
     card = write_model_card(path, tmp_path / "model").read_text()
     assert "`redheart:e5-small`" in card  # the encoder that produced the results
     assert "| GoEmotions EN dev (28 labels) | macro_f1 | 0.310 | 0.290 - 0.330 | 0.460 | 600 | yes |" in card
+    assert "percentile bootstrap over the evaluated rows (200 seeded resamples)" in card
     assert "| `bentham.elements` | latent |" in card and "| `emotion.kote` | latent (untrained) |" in card
     assert "| `bentham.utility` | trained |" in card
     virtue = "| ETHICS virtue test | macro_f1 | 0.450 (majority guess 0.444) |  |  | 4975 | no (zero-shot for this set) |"
