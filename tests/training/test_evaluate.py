@@ -51,12 +51,10 @@ def test_evaluate_cli_matches_the_pipeline_and_sklearn(data_dir, monkeypatch, tm
     assert deontology["accuracy"] == pytest.approx(accuracy_score(gold, said), abs=1.5 / ROWS)
 
     _, rows = evaluate.evaluated_split(DEFAULT_MODEL_DIR, "kote", data_dir=str(data_dir), max_per_set=ROWS)
-    probs = np.array(
-        [list(pipe(text, top_k=None)["analysis"]["emotion"]["kote"].values()) for text in rows["text"]]
-    )
-    names = list(pipe(rows["text"][0], top_k=None)["analysis"]["emotion"]["kote"])
-    order = [names.index(label) for label in config.kote_labels]
-    predicted = probs[:, order] >= np.asarray(config.decision_thresholds["kote"])
+    said = [pipe(text, top_k=None)["analysis"]["emotion"]["kote"] for text in rows["text"]]
+    # in the model's label order, which the thresholds follow
+    probs = np.array([[labels[name] for name in config.kote_labels] for labels in said])
+    predicted = probs >= np.asarray(config.decision_thresholds["kote"])
     expected = f1_score(np.asarray(rows["kote"]), predicted, average="macro", zero_division=0)
     kote = results["metrics"]["kote_heldout"]
     assert kote["macro_f1"] == pytest.approx(expected, abs=0.01)  # features vs the pipeline path
