@@ -9,7 +9,9 @@ All the held-out rows are used (training samples at most ``validation_max_per_se
 evaluation; the rest are used by nobody), so the thresholds rest on thousands of rows, not a hundred.
 
 * ``decision_thresholds`` -- one threshold per GoEmotions and per KOTE label, each maximising that label's F1
-  (:func:`~.metrics.choose_label_thresholds`); the pipeline's ``emotion.predicted`` / ``kote_predicted`` sets;
+  (:func:`~.metrics.choose_label_thresholds`), pulled toward one global threshold as far as cross-validation on the
+  same rows says pays (:func:`~.evaluate.choose_thresholds`); the pipeline's ``emotion.predicted`` /
+  ``kote_predicted`` sets;
 * ``utility_reference`` -- the 101 percentiles (0, 1, ..., 100) of the model's utility over both scenarios of
   every ETHICS utilitarianism validation pair; the pipeline reports ``bentham.utility_percentile``, the share
   of those everyday scenarios a text's utility exceeds (a bounded scale, unlike the raw utility).

@@ -25,8 +25,9 @@ Decision thresholds: one per label, the model's own (``config.decision_threshold
 ``python -m redheart.training.calibrate``) when it has them; otherwise chosen here the same way -- per label, the
 grid value (0.05 ... 0.95) with the best F1 on the **validation part** (the groups held out of the training data
 by ``training.validation_split``: GoEmotions EN+KO train, KOTE train side, recomputed from the training run's saved
-settings in ``redheart_training.json``), the global best for labels with fewer than 5 positives there. Never
-chosen on the reported data.
+settings in ``redheart_training.json``), the global best for labels with fewer than 5 positives there; then pulled
+toward the one global best threshold by the weight (0, 0.25, ..., 1) that 5-fold cross-validation on that same part
+scores best (:func:`choose_thresholds`). Never chosen on the reported data.
 
 Every metric comes with its 95 % percentile-bootstrap interval over the evaluated rows (``ci95``, 200 seeded
 resamples, :func:`~.metrics.bootstrap_interval`): how far a figure may move on another sample of the same size, to
@@ -44,6 +45,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,13 +56,15 @@ from ..configuration_redheart.labels import ACCEPTABILITY_FRAMEWORKS
 from ..configuration_redheart.tasks import LANGUAGE_IDS, MULTILABEL_TASKS, TASK_LABELS
 from .collate import Collator, ExampleTable
 from .metrics import (
+    SHRINKAGE_FOLDS,
     binary_accuracy,
     binary_macro_f1,
     bootstrap_interval,
-    choose_label_thresholds,
+    choose_shrinkage,
     expected_calibration_error,
     multilabel_f1,
     pairwise_accuracy,
+    shrunk_thresholds,
 )
 
 #: Published anchors the model card puts side by side with the results (BERT-base fine-tuned end to end).
@@ -398,8 +402,13 @@ def _onnx_predictions(
 def choose_thresholds(
     tables: dict[str, ExampleTable], preds: dict[str, dict[str, Any]], num_labels: dict[str, int]
 ) -> tuple[dict[str, list[float]], dict[str, str]]:
-    """Per-label emotion and KOTE decision thresholds from their validation parts (0.5 where there is none), and
-    where each came from."""
+    """Per-label emotion and KOTE decision thresholds from their validation parts (0.5 where there is none), pulled
+    toward one global threshold by the weight that cross-validation on those parts chooses
+    (:func:`~.metrics.choose_shrinkage`), and where each came from.
+
+    GoEmotions EN and KO share thresholds, and their validation parts are the same comments (row ``i`` of one is
+    the translation of row ``i`` of the other: the same seeded split of row-aligned sets), so row ``i`` of each part
+    is one cross-validation group."""
     thresholds, source = {}, {}
     parts = {"emotion": ("val:goemotions_en", "val:goemotions_ko"), "kote": ("val:kote",)}
     for task in MULTILABEL_TASKS:
@@ -410,10 +419,16 @@ def choose_thresholds(
             continue
         y = np.concatenate([getattr(tables[k], task) for k in keys])
         p = np.concatenate([preds[k][f"{task}_probs"] for k in keys])
-        thresholds[task] = choose_label_thresholds(p, y)
+        groups = np.concatenate([np.arange(len(tables[k])) for k in keys])
+        weight, cv = choose_shrinkage(p, y, groups)
+        thresholds[task] = shrunk_thresholds(p, y, weight)
         f = multilabel_f1(y, p >= np.asarray(thresholds[task]))["macro_f1"]
         names = ", ".join(k[4:] for k in keys)
-        source[task] = f"per label on the validation part of {names} ({len(y)} rows, macro-F1 {f:.3f} there)"
+        tried = ", ".join(f"{w:g}: {score:.3f}" for w, score in cv.items())
+        source[task] = (
+            f"per label on the validation part of {names} ({len(y)} rows, macro-F1 {f:.3f} there), pulled toward "
+            f"one global threshold by weight {weight:g} ({SHRINKAGE_FOLDS}-fold cross-validated macro-F1 by weight: {tried})"
+        )
     return thresholds, source
 
 
@@ -433,8 +448,11 @@ def _thresholds(
 def _metric(kind: str, dataset: str, table: ExampleTable, pred: dict[str, Any], thresholds: dict[str, float]):
     """The metrics of one evaluation (see the module docstring), each with its 95 % percentile-bootstrap interval
     over the evaluated rows (``ci95``; pairs for utilitarianism)."""
-    n = len(table)
-    scores, extra = _scores(kind, dataset, table, pred, thresholds)
+    return _reported(*_scores(kind, dataset, table, pred, thresholds), len(table))
+
+
+def _reported(scores: dict[str, Any], extra: dict[str, Any], n: int) -> dict[str, Any]:
+    """The values of :func:`_scores`' metric functions on all ``n`` rows, its other fields, and the intervals."""
     every = np.arange(n)
     return {
         **{name: score(every) for name, score in scores.items()},
@@ -505,7 +523,24 @@ def _calibration(
     }
 
 
-def evaluate_model(
+@dataclass
+class ScoredModel:
+    """One model's evaluation, kept for a paired comparison (:mod:`.compare`): the results dict, and per evaluation
+    its metric functions of row indices (:func:`_scores`: one resample scores both models on the same rows) and its
+    rows' texts (text, and the worse scenario of a utilitarianism pair), to check that two models read the same rows."""
+
+    results: dict[str, Any]
+    scores: dict[str, dict[str, Callable[[np.ndarray], float]]]
+    rows: dict[str, list[tuple[str, str | None]]]
+
+
+def evaluate_model(model_dir: str | Path, **options: Any) -> dict[str, Any]:
+    """Run every evaluation of the module docstring on the model in ``model_dir``; return the results dict
+    (``options``: those of :func:`score_model`)."""
+    return score_model(model_dir, **options).results
+
+
+def score_model(
     model_dir: str | Path,
     *,
     data_dir: str | None = None,
@@ -518,8 +553,8 @@ def evaluate_model(
     backend: str = "torch",
     onnx_folder: str | None = None,
     onnx_precision: str = "int8",
-) -> dict[str, Any]:
-    """Run every evaluation of the module docstring on the model in ``model_dir``; return the results dict.
+) -> ScoredModel:
+    """Run every evaluation of the module docstring on the model in ``model_dir``.
 
     ``max_per_set``: rows per evaluation set; ``"config"`` = the training config's ``eval.max_per_set``,
     ``None`` or 0 = all. ``batch_size`` / ``ece_bins``: None = the training config's ``eval`` section.
@@ -558,17 +593,20 @@ def evaluate_model(
         raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
     thresholds, threshold_source = _thresholds(config, tables, preds)
     metrics: dict[str, dict[str, Any]] = {}
+    scores, rows = {}, {}
     for name, (dataset, kind) in EVALUATIONS.items():
         key = f"eval:{dataset}"
         if key in tables:
-            metrics[name] = _metric(kind, dataset, tables[key], preds[key], thresholds)
+            scores[name], extra = _scores(kind, dataset, tables[key], preds[key], thresholds)
+            metrics[name] = _reported(scores[name], extra, len(tables[key]))
+            rows[name] = list(zip(tables[key].text, tables[key].worse, strict=True))
     calibration = _calibration(tables, preds, settings.ece_bins)
     if calibration is not None:
         metrics["confidence_calibration"] = calibration
     surd = surd_head_metric(model_dir)
     if surd is not None:
         metrics["surd_head_heldout"] = surd
-    return {
+    results = {
         "model_dir": shown_path(model_dir),
         "encoders": encoders_used,
         "backend": backend if backend == "torch" else f"onnx-{onnx_precision}",
@@ -591,6 +629,7 @@ def evaluate_model(
         "evaluation_seconds": round(time.perf_counter() - started, 1),
         "max_per_set": settings.max_per_set,
     }
+    return ScoredModel(results, scores, rows)
 
 
 def _encoders_used(config, stores: dict[str, Any]) -> dict[str, dict[str, Any]]:

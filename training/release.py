@@ -17,9 +17,10 @@
 5. **evaluate** -- every held-out evaluation on the full sets (:mod:`.evaluate`, no sampling) of the *exported*
    candidate (``runs/release-candidate``), ``eval_results.json`` (with the SURD head's held-out error) and the
    model card ``README.md``;
-6. **replace** -- the candidate replaces ``--out`` only when ``--out`` holds no model yet, or the candidate's mean
-   over the headline metrics (:data:`HEADLINE`) is higher than the shipped one's (``--force`` overrides), so the
-   shipped weights change only when the figures improve.
+6. **replace** -- the candidate replaces ``--out`` only when ``--out`` holds no model yet, or the shipped model,
+   evaluated again on the same rows, is beaten on the mean over the headline metrics (:data:`~.compare.HEADLINE`)
+   with the paired 95 % interval of the gain above zero (:mod:`.compare`; ``--force`` overrides), so the shipped
+   weights change only when the figures improve by more than the luck of which rows were drawn.
 """
 
 from __future__ import annotations
@@ -33,25 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from ..pipelines.registration import DEFAULT_MODEL_DIR
+from .compare import headline_error, headline_score
 from .evaluate import REPO, shown_path
 
 DEFAULT_CONFIG = REPO / "training" / "configs" / "frozen-e5.yaml"
 RELEASE_FILE = "redheart_release.json"
-#: (evaluation, metric) pairs whose mean decides whether a candidate replaces the shipped model (virtue by macro-F1,
-#: its bar: accuracy rewards the 80 % majority guess).
-HEADLINE = (
-    ("goemotions_en_dev", "macro_f1"),
-    ("goemotions_ko_dev", "macro_f1"),
-    ("kote_heldout", "macro_f1"),
-    ("ethics_util_test", "pairwise_accuracy"),
-    ("ethics_commonsense_heldout", "accuracy"),
-    ("ethics_justice_test", "accuracy"),
-    ("ethics_deontology_test", "accuracy"),
-    ("ethics_virtue_test", "macro_f1"),
-    ("kosbi_heldout", "accuracy"),
-    ("nsmc_heldout", "accuracy"),
-)
 CANDIDATE = REPO / "runs" / "release-candidate"
+#: Where a candidate that was not shipped keeps its comparison with the shipped model.
+COMPARISON_FILE = "comparison.json"
 #: Files of a run's saved model that ship beside the weights (training, SURD step, averaging records).
 CARRIED_FILES = ("redheart_training.json", "redheart_surd_head.json", "redheart_average.json")
 
@@ -142,8 +132,9 @@ def release(
     """Steps 1-6 of the module docstring; return the shipped folder."""
     from ..model_cards.generate import write_model_card
     from .calibrate import calibrate_model
+    from .compare import ComparisonError, format_comparison, is_gain, paired_comparison
     from .config import load_config
-    from .evaluate import evaluate_model, format_results
+    from .evaluate import format_results, score_model
 
     if model_dir is not None:
         model_dir = Path(model_dir)
@@ -160,19 +151,28 @@ def release(
     print(json.dumps(calibration["threshold_source"], indent=2), flush=True)
     record = export(model_dir, CANDIDATE, command)
     print(f"Exported {CANDIDATE} ({record['bytes'] / 2**20:.1f} MiB)", flush=True)
-    results = evaluate_model(CANDIDATE, data_dir=data_dir, max_per_set=None)
+    scored = score_model(CANDIDATE, data_dir=data_dir, max_per_set=None)
+    results = scored.results
     print(format_results(results), flush=True)
-    shipped = out / "eval_results.json"
-    if shipped.is_file() and not force:
-        old, new = headline_score(json.loads(shipped.read_text(encoding="utf-8"))), headline_score(results)
-        error = headline_error(results)
-        noise = "" if error is None else f" (its own standard error over the sets' rows {error:.4f})"
-        if new <= old:
-            print(
-                f"Not shipped: headline mean {new:.4f}{noise} <= the shipped model's {old:.4f} ({CANDIDATE} kept)"
+    error = headline_error(results)
+    noise = "" if error is None else f" (its own standard error over the sets' rows {error:.4f})"
+    print(f"Headline mean {headline_score(results):.4f}{noise}", flush=True)
+    if (out / "config.json").is_file() and not force:
+        try:
+            comparison = paired_comparison(scored, score_model(out, data_dir=data_dir, max_per_set=None))
+        except ComparisonError as exc:
+            raise ComparisonError(
+                f"{exc}: not comparable with {shown_path(out)} (--force ships anyway)"
+            ) from exc
+        print(format_comparison(comparison), flush=True)
+        if not is_gain(comparison):
+            (CANDIDATE / COMPARISON_FILE).write_text(
+                json.dumps(comparison, indent=2) + "\n", encoding="utf-8"
             )
+            print(f"Not shipped: no gain over {shown_path(out)} on the same rows ({CANDIDATE} kept)")
             return out
-        print(f"Headline mean {new:.4f}{noise} > the shipped model's {old:.4f}: replacing it", flush=True)
+        results["replaced"] = comparison
+        print(f"A gain over {shown_path(out)} on the same rows: replacing it", flush=True)
     results["model_dir"] = shown_path(out)
     (CANDIDATE / "eval_results.json").write_text(
         json.dumps(results, indent=2, ensure_ascii=False, default=float) + "\n", encoding="utf-8"
@@ -183,22 +183,6 @@ def release(
     shutil.move(str(CANDIDATE), str(out))
     print(f"Shipped {out}", flush=True)
     return out
-
-
-def headline_score(results: dict[str, Any]) -> float:
-    """Mean of the :data:`HEADLINE` metrics (a missing one counts 0)."""
-    metrics = results.get("metrics", {})
-    return sum(metrics.get(name, {}).get(key, 0.0) for name, key in HEADLINE) / len(HEADLINE)
-
-
-def headline_error(results: dict[str, Any]) -> float | None:
-    """One standard error of :func:`headline_score`: each metric's from its 95 % bootstrap interval (width / 3.92),
-    combined as for a mean of independent estimates (the evaluation sets are disjoint); None without intervals."""
-    metrics = results.get("metrics", {})
-    widths = [metrics.get(name, {}).get("ci95", {}).get(key) for name, key in HEADLINE]
-    if any(w is None for w in widths):
-        return None
-    return float(sum(((hi - lo) / 3.92) ** 2 for lo, hi in widths) ** 0.5 / len(HEADLINE))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,23 +201,27 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--model-dir", default=None, help="ship this trained model folder (no training)")
     p.add_argument(
-        "--force", action="store_true", help="replace the shipped model even if its figures are better"
+        "--force", action="store_true", help="replace the shipped model without comparing it with the candidate"
     )
     p.add_argument(
         "--no-surd-head", action="store_true", help="skip distilling exact SURD into the SURD head"
     )
     args = p.parse_args(argv)
     command = "python -m redheart.training.release " + " ".join(argv if argv is not None else sys.argv[1:])
-    release(
-        Path(args.config),
-        Path(args.out),
-        data_dir=args.data_dir,
-        skip_train=args.skip_train,
-        model_dir=args.model_dir,
-        force=args.force,
-        surd_head=not args.no_surd_head,
-        command=command.strip(),
-    )
+    try:
+        release(
+            Path(args.config),
+            Path(args.out),
+            data_dir=args.data_dir,
+            skip_train=args.skip_train,
+            model_dir=args.model_dir,
+            force=args.force,
+            surd_head=not args.no_surd_head,
+            command=command.strip(),
+        )
+    except (FileNotFoundError, ValueError) as exc:  # EvaluationError and ComparisonError among them
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

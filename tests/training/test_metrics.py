@@ -235,6 +235,63 @@ def test_label_thresholds_maximise_each_labels_f1_like_sklearn():
         assert got[c] == grid[int(np.argmax(scores))]
 
 
+def _scores_with_label_cutoffs(cutoffs, rows, seed):
+    """Probabilities uniform in [0, 1]; label c is gold where its probability exceeds ``cutoffs[c]``, with 10 % of
+    the labels flipped (so the best threshold of label c is near its cutoff)."""
+    rng = np.random.default_rng(seed)
+    probs = rng.random((rows, len(cutoffs)))
+    y = probs > np.asarray(cutoffs)
+    return probs, (y ^ (rng.random(y.shape) < 0.1)).astype(int)
+
+
+def test_shrinkage_keeps_per_label_thresholds_where_labels_differ_and_data_are_plenty():
+    from sklearn.metrics import f1_score
+
+    from redheart.training.metrics import choose_shrinkage, shrunk_thresholds
+
+    probs, y = _scores_with_label_cutoffs([0.2, 0.5, 0.8], rows=3000, seed=0)
+    weight, cv = choose_shrinkage(probs, y)
+    assert weight == 0.0 and cv[0.0] > cv[1.0] + 0.02
+    thresholds = shrunk_thresholds(probs, y, weight)
+    for c, cutoff in enumerate([0.2, 0.5, 0.8]):  # each label's own best F1, found independently
+        grid = np.round(np.arange(0.05, 0.951, 0.05), 2)
+        best = grid[int(np.argmax([f1_score(y[:, c], probs[:, c] >= g) for g in grid]))]
+        assert thresholds[c] == pytest.approx(best) and abs(best - cutoff) <= 0.15
+
+
+def test_shrinkage_pulls_to_one_threshold_when_few_rows_make_per_label_choices_noise():
+    from redheart.training.metrics import choose_label_thresholds, choose_shrinkage, shrunk_thresholds
+
+    # 44 labels that all share one cutoff, 150 rows (KOTE's validation part has 192 for 44 labels): per-label
+    # choices scatter around 0.5 by chance; cross-validation sees it and pulls them (most of the way) together.
+    probs, y = _scores_with_label_cutoffs([0.5] * 44, rows=150, seed=1)
+    weight, cv = choose_shrinkage(probs, y, seed=0)
+    assert weight >= 0.75 and cv[weight] > cv[0.0]
+    global_t, _ = choose_threshold(probs, y)
+    per_label = np.array(choose_label_thresholds(probs, y))
+    half = shrunk_thresholds(probs, y, 0.5)
+    assert half == pytest.approx(0.5 * global_t + 0.5 * per_label)
+    assert np.std(half) == pytest.approx(0.5 * np.std(per_label))
+
+
+def test_shrinkage_keeps_a_group_in_one_fold_and_refuses_bad_arguments():
+    from redheart.training.metrics import choose_shrinkage
+
+    probs, y = _scores_with_label_cutoffs([0.3, 0.6], rows=200, seed=2)
+    # every row twice (a comment and its translation), one group per pair: each pair lands in one fold, so the
+    # cross-validated scores are those of the 200 rows alone (F1 counts just double)
+    twice_p, twice_y = np.concatenate([probs, probs]), np.concatenate([y, y])
+    _, grouped = choose_shrinkage(twice_p, twice_y, np.concatenate([np.arange(200)] * 2))
+    _, alone = choose_shrinkage(probs, y)
+    assert grouped == pytest.approx(alone)
+    with pytest.raises(ValueError, match="groups must have one entry per row"):
+        choose_shrinkage(probs, y, np.arange(3))
+    with pytest.raises(ValueError, match="at least that many groups"):
+        choose_shrinkage(probs[:3], y[:3])
+    with pytest.raises(ValueError, match="one shape"):
+        choose_shrinkage(probs, y[:, :1])
+
+
 def test_bootstrap_interval_matches_the_binomial_interval_of_an_accuracy():
     from redheart.training.metrics import bootstrap_interval
 
@@ -252,7 +309,7 @@ def test_bootstrap_interval_matches_the_binomial_interval_of_an_accuracy():
 
 
 def test_headline_error_is_the_standard_error_of_a_mean_of_independent_figures():
-    from redheart.training.release import HEADLINE, headline_error, headline_score
+    from redheart.training.compare import HEADLINE, headline_error, headline_score
 
     # every headline figure 0.5 with a 95 % interval 0.5 -+ 1.96 * 0.02: standard error 0.02 each, so the mean of
     # ten independent ones has 0.02 / sqrt(10)
