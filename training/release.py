@@ -201,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--model-dir", default=None, help="ship this trained model folder (no training)")
     p.add_argument(
-        "--force", action="store_true", help="replace the shipped model without comparing it with the candidate"
+        "--force",
+        action="store_true",
+        help="replace the shipped model without comparing it with the candidate",
     )
     p.add_argument(
         "--no-surd-head", action="store_true", help="skip distilling exact SURD into the SURD head"
