@@ -38,6 +38,7 @@ from transformers.utils import SAFE_WEIGHTS_NAME as WEIGHTS  # save_pretrained's
 
 from ..encoders.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, lora_pairs, read_adapter
 from ..encoders.errors import EncoderLoadError
+from .calibrate import RECORD as CALIBRATION_RECORD
 from .checkpoint import CheckpointError, check_architecture
 from .surd_head import RECORD as SURD_RECORD
 
@@ -186,7 +187,11 @@ def average_models(
     staging = out.parent / f".{out.name}-staging"
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(sources[-1], staging)
-    (staging / SURD_RECORD).unlink(missing_ok=True)
+    for stale in (
+        SURD_RECORD,
+        CALIBRATION_RECORD,
+    ):  # records of the last source's weights, not of the average
+        (staging / stale).unlink(missing_ok=True)
     save_file(averaged, str(staging / WEIGHTS), metadata={"format": "pt"})
     for folder, tensors in adapters.items():
         save_file(tensors, str(staging / folder / ADAPTER_WEIGHTS), metadata={"format": "pt"})

@@ -16,7 +16,8 @@ evaluation; the rest are used by nobody), so the thresholds rest on thousands of
   every ETHICS utilitarianism validation pair; the pipeline reports ``bentham.utility_percentile``, the share
   of those everyday scenarios a text's utility exceeds (a bounded scale, unlike the raw utility).
 
-Both are written into ``MODEL_DIR/config.json`` (validated by `RedHeartConfig` on the next load).
+Both are written into ``MODEL_DIR/config.json`` (validated by `RedHeartConfig` on the next load), and how they were
+chosen into ``MODEL_DIR/redheart_calibration.json`` (:data:`RECORD`), which evaluation and the model card quote.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ from .evaluate import (
     training_info,
 )
 
+#: How the thresholds and the utility reference in a model's config were chosen (written beside it).
+RECORD = "redheart_calibration.json"
 #: Percentile levels of the utility reference.
 REFERENCE_LEVELS = np.linspace(0.0, 1.0, 101)
 
@@ -102,7 +105,7 @@ def calibrate_model(
     stored["utility_reference"] = reference
     config_path.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     RedHeartConfig.from_pretrained(str(model_dir))  # what was written loads (validation raises otherwise)
-    return {
+    result = {
         "decision_thresholds": thresholds,
         "threshold_source": source,
         "utility_reference": reference,
@@ -115,6 +118,21 @@ def calibrate_model(
         "sizes": sizes,
         "not_calibrated": skipped,
     }
+    record = {k: v for k, v in result.items() if k != "utility_reference"}
+    (Path(model_dir) / RECORD).write_text(
+        json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return result
+
+
+def threshold_source(model_dir: str | Path, thresholds: dict[str, list[float]]) -> dict[str, str] | None:
+    """How ``thresholds`` (a model's stored ones) were chosen, from its calibration record; None without one, or
+    when the config's thresholds are no longer the ones its calibration chose (edited by hand, averaged)."""
+    path = Path(model_dir) / RECORD
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text(encoding="utf-8"))
+    return record["threshold_source"] if record.get("decision_thresholds") == thresholds else None
 
 
 def main(argv: list[str] | None = None) -> int:

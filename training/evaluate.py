@@ -152,7 +152,9 @@ def load_model(model_dir: str | Path):
 def training_info(model_dir: str | Path) -> dict[str, Any]:
     """The training run's settings: ``redheart_training.json`` of a saved model, or the ``trainer_state.json`` of
     the checkpoint a ``model/`` folder belongs to; empty when neither exists (defaults are used)."""
-    for path in (Path(model_dir) / "redheart_training.json", Path(model_dir).parent / "trainer_state.json"):
+    from .trainer import TRAINING_RECORD
+
+    for path in (Path(model_dir) / TRAINING_RECORD, Path(model_dir).parent / "trainer_state.json"):
         if path.is_file():
             return json.loads(path.read_text(encoding="utf-8"))
     return {}
@@ -420,26 +422,38 @@ def choose_thresholds(
         y = np.concatenate([getattr(tables[k], task) for k in keys])
         p = np.concatenate([preds[k][f"{task}_probs"] for k in keys])
         groups = np.concatenate([np.arange(len(tables[k])) for k in keys])
-        weight, cv = choose_shrinkage(p, y, groups)
+        if len(np.unique(groups)) >= SHRINKAGE_FOLDS:
+            weight, cv = choose_shrinkage(p, y, groups)
+            tried = ", ".join(f"{w:g}: {score:.3f}" for w, score in cv.items())
+            how = f"{SHRINKAGE_FOLDS}-fold cross-validated macro-F1 by weight: {tried}"
+        else:
+            weight, how = (
+                1.0,
+                f"fewer than {SHRINKAGE_FOLDS} rows: too few to cross-validate a per-label choice",
+            )
         thresholds[task] = shrunk_thresholds(p, y, weight)
         f = multilabel_f1(y, p >= np.asarray(thresholds[task]))["macro_f1"]
         names = ", ".join(k[4:] for k in keys)
-        tried = ", ".join(f"{w:g}: {score:.3f}" for w, score in cv.items())
         source[task] = (
             f"per label on the validation part of {names} ({len(y)} rows, macro-F1 {f:.3f} there), pulled toward "
-            f"one global threshold by weight {weight:g} ({SHRINKAGE_FOLDS}-fold cross-validated macro-F1 by weight: {tried})"
+            f"one global threshold by weight {weight:g} ({how})"
         )
     return thresholds, source
 
 
 def _thresholds(
-    config, tables: dict[str, ExampleTable], preds: dict[str, dict[str, Any]]
+    model_dir: str | Path, config, tables: dict[str, ExampleTable], preds: dict[str, dict[str, Any]]
 ) -> tuple[dict[str, list[float]], dict[str, str]]:
-    """The model's own thresholds when its config has them, else :func:`choose_thresholds`."""
+    """The model's own thresholds when its config has them (with how its calibration chose them, when its record
+    says), else :func:`choose_thresholds`."""
+    from .calibrate import threshold_source
+
     stored = getattr(config, "decision_thresholds", None)
     if stored and all(task in stored for task in MULTILABEL_TASKS):
-        return dict(stored), {
-            t: "the model's config (chosen on the validation part at calibration)" for t in stored
+        stored = {task: list(values) for task, values in stored.items()}
+        recorded = threshold_source(model_dir, stored) or {}
+        return stored, {
+            t: f"the model's config: {recorded[t]}" if t in recorded else "the model's config" for t in stored
         }
     sizes = {"emotion": len(config.emotion_labels), "kote": len(config.kote_labels)}
     return choose_thresholds(tables, preds, sizes)
@@ -591,7 +605,7 @@ def score_model(
         encoders_used = _encoders_used(config, stores)
     else:
         raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
-    thresholds, threshold_source = _thresholds(config, tables, preds)
+    thresholds, threshold_source = _thresholds(model_dir, config, tables, preds)
     metrics: dict[str, dict[str, Any]] = {}
     scores, rows = {}, {}
     for name, (dataset, kind) in EVALUATIONS.items():

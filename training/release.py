@@ -34,16 +34,20 @@ from pathlib import Path
 from typing import Any
 
 from ..pipelines.registration import DEFAULT_MODEL_DIR
+from .average import RECORD as AVERAGE_RECORD
+from .calibrate import RECORD as CALIBRATION_RECORD
 from .compare import headline_error, headline_score
 from .evaluate import REPO, shown_path
+from .surd_head import RECORD as SURD_RECORD
+from .trainer import TRAINING_RECORD
 
 DEFAULT_CONFIG = REPO / "training" / "configs" / "frozen-e5.yaml"
 RELEASE_FILE = "redheart_release.json"
 CANDIDATE = REPO / "runs" / "release-candidate"
 #: Where a candidate that was not shipped keeps its comparison with the shipped model.
 COMPARISON_FILE = "comparison.json"
-#: Files of a run's saved model that ship beside the weights (training, SURD step, averaging records).
-CARRIED_FILES = ("redheart_training.json", "redheart_surd_head.json", "redheart_average.json")
+#: Files of a run's saved model that ship beside the weights (training, SURD step, averaging, calibration records).
+CARRIED_FILES = (TRAINING_RECORD, SURD_RECORD, AVERAGE_RECORD, CALIBRATION_RECORD)
 
 
 def run_dir_model(output_dir: Path) -> Path:

@@ -62,6 +62,8 @@ from .predict import predict, task_metrics, to_device
 
 logger = logging.getLogger(__name__)
 
+#: The training run's record saved beside a model (its config, data composition, time, memory).
+TRAINING_RECORD = "redheart_training.json"
 #: The model's regularisers (``task_losses`` keys beside the tasks), logged as means over the step's parts.
 REGULARISERS = ("bentham_range", "load_balancing")
 #: Top-level parts of `RedHeartModel` that learn at ``train.head_lr_multiplier`` times the base rate.
@@ -338,7 +340,7 @@ class Trainer:
             "config": self.cfg.to_dict(),
             **self.extra_state,
         }
-        (Path(folder) / "redheart_training.json").write_text(
+        (Path(folder) / TRAINING_RECORD).write_text(
             json.dumps(payload, indent=2, default=float, ensure_ascii=False) + "\n", encoding="utf-8"
         )
         return Path(folder)

@@ -21,6 +21,7 @@ from redheart.encoders import load_encoder
 from redheart.encoders.adapters import weights_sha256
 from redheart.encoders.testing import build_tiny_system
 from redheart.training.average import RECORD, AverageError, average_models, main
+from redheart.training.calibrate import RECORD as CALIBRATION_RECORD
 from redheart.training.surd_head import RECORD as SURD_RECORD
 
 ADAPTER = Path("encoders") / "enc_a"
@@ -65,6 +66,7 @@ def lineage(tmp_path_factory) -> tuple[Path, Path]:
     shutil.copytree(first, second)
     nudge(second, seed=1)
     (second / SURD_RECORD).write_text("{}")  # the last model's SURD step, which says nothing of the average
+    (second / CALIBRATION_RECORD).write_text("{}")  # nor do its thresholds' records
     return first, second
 
 
@@ -91,7 +93,7 @@ def test_the_average_is_the_weighted_mean_and_loads_as_such(lineage, tmp_path):
     assert 0 < record["lora_update_error"]["enc_a"] == pytest.approx((num / den) ** 0.5, rel=1e-6)
     assert json.loads((out / RECORD).read_text()) == record
     assert (out / "config.json").read_text() == (second / "config.json").read_text()
-    assert not (out / SURD_RECORD).exists()
+    assert not (out / SURD_RECORD).exists() and not (out / CALIBRATION_RECORD).exists()
     # The pipeline merges the averaged adapter: W + (alpha / r) mean(B) mean(A) on each adapted layer.
     pipe = pipeline("ethics-emotion", model=str(out))
     merged = pipe.encoders["enc_a"].model.encoder.layer[0].attention.self.query.weight

@@ -330,17 +330,24 @@ def test_validation_eval_and_8bit_adamw(prepared, tmp_path):
         v.dtype == torch.uint8 for s in state.values() for v in s.values() if isinstance(v, torch.Tensor)
     )
     assert (result.best_dir / "redheart_training.json").is_file()
-    # calibration stores per-label thresholds and the utility reference in the model's config
-    from redheart.training.calibrate import calibrate_model
+    # calibration stores per-label thresholds and the utility reference in the model's config, and how it chose
+    # them beside it; evaluation quotes that record only while the config still holds those thresholds
+    from redheart.training.calibrate import RECORD, calibrate_model, threshold_source
     from redheart.training.metrics import THRESHOLD_GRID
 
     info = calibrate_model(
         result.best_dir, data_dir=str(prepared["data"]), progress=False, print_fn=lambda *a: None
     )
     config = RedHeartConfig.from_pretrained(str(result.best_dir))
-    assert config.decision_thresholds == info["decision_thresholds"]
-    assert len(config.decision_thresholds["emotion"]) == 28 and len(config.decision_thresholds["kote"]) == 44
-    assert set(config.decision_thresholds["emotion"]) <= set(THRESHOLD_GRID)
+    thresholds = config.decision_thresholds
+    assert thresholds == info["decision_thresholds"]
+    assert len(thresholds["emotion"]) == 28 and len(thresholds["kote"]) == 44
+    assert all(THRESHOLD_GRID[0] <= t <= THRESHOLD_GRID[-1] for t in thresholds["emotion"])
+    record = json.loads((result.best_dir / RECORD).read_text())
+    assert record["decision_thresholds"] == thresholds and "utility_reference" not in record
+    assert "pulled toward one global threshold by weight" in record["threshold_source"]["kote"]
+    assert threshold_source(result.best_dir, thresholds) == record["threshold_source"]
+    assert threshold_source(result.best_dir, {**thresholds, "kote": [0.5] * 44}) is None
     ref = config.utility_reference
     assert len(ref) == 101 and ref == sorted(ref) and ref[0] < ref[-1]
 
