@@ -64,7 +64,16 @@ OUTPUTS = [
     ),
 ]
 
-METRIC_ORDER = ["macro_f1", "micro_f1", "pairwise_accuracy", "accuracy", "ece", "mae"]
+METRIC_ORDER = [
+    "macro_f1",
+    "micro_f1",
+    "pairwise_accuracy",
+    "accuracy",
+    "ece",
+    "mae",
+    "pearson_r",
+    "mean_shift",
+]
 EVAL_LABELS = {
     "goemotions_en_dev": "GoEmotions EN dev (28 labels)",
     "goemotions_ko_dev": "GoEmotions KO dev (28 labels, machine-translated)",
@@ -78,6 +87,8 @@ EVAL_LABELS = {
     "nsmc_heldout": "NSMC held-out movies, ratings 1-4 vs 9-10",
     "ethics_util_regret_test": "ETHICS util test as regret (chose the worse)",
     "confidence_calibration": "confidence calibration, GoEmotions EN+KO dev",
+    "crosslingual_agreement": "Korean vs English acceptability on the same comments (GoEmotions dev and its "
+    "translation; mean over the four frameworks)",
     "surd_head_heldout": "reported SURD shares (clause-count table) vs exact SURD, held-out fifth of distillation texts",
 }
 EVAL_TASK = {
@@ -93,6 +104,7 @@ EVAL_TASK = {
     "nsmc_heldout": "sentiment",
     "ethics_util_regret_test": "regret",
     "confidence_calibration": "confidence",
+    "crosslingual_agreement": "acceptability",
     "surd_head_heldout": "surd",
 }
 EVAL_SOURCE = {

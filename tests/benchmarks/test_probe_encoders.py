@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from redheart.pipelines.registration import DEFAULT_MODEL_DIR
+from redheart.training.metrics import SHRINKAGE_WEIGHTS
 
 
 def _load_probe(load_benchmark, monkeypatch):
@@ -46,6 +47,7 @@ def test_kote_probe_alone_on_the_models_rows(tmp_path, data_dir, monkeypatch, ca
     assert set(record["probes"]) == {"e5"} and set(record["probes"]["e5"]) == {"kote"}
     result = record["probes"]["e5"]["kote"]
     assert 0 < result["macro_f1"] < 1 and 0 < result["micro_f1"] < 1 and result["c"] in (0.01, 0.1)
+    assert result["shrink_weight"] in SHRINKAGE_WEIGHTS and 0 < result["macro_f1_shrunk"] < 1
     assert record["model"]["figures"]["kote"]["macro_f1"] == shipped["metrics"]["kote_heldout"]["macro_f1"]
     printed = capsys.readouterr().out
     assert "KOTE held-out (n=1,000)" in printed and "red-heart-small-e5" in printed
