@@ -14,6 +14,8 @@ set                          tasks    train / eval
 ``ethics_util``              utility (pairwise)        official train / test
 ``ethics_util_regret``       regret                    official train / test (two rows per util pair)
 ``kosbi`` (``kosbi_en``)     acceptability (ko / en)   seeded split of valid by context
+``goemotions_ko_ethics``     acceptability (soft)      distilled train / dev: GoEmotions KO comments with a
+                                                       teacher's judgement of the English originals (weight 0)
 ``square`` (``square_en``)   sensitive_question        seeded split of valid by question (weight 0)
 ``nsmc``                     sentiment                 seeded split by movie_id; sampled sizes
 ``timetravel``               (alternatives; regret     seeded split of dev by story
@@ -34,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import ethics, goemotions, kosbi_square, kote, nsmc, timetravel
+from . import distilled_acceptability, ethics, goemotions, kosbi_square, kote, nsmc, timetravel
 from .common import (
     DEFAULT_MAX_MALFORMED_FRACTION,
     IssueLog,
@@ -157,6 +159,7 @@ _VAL = {"train": "train", "eval": "val"}
 #: proportional to sqrt(rows) (temperature-2 sampling, so small sets are not drowned and not repeated tens of
 #: times per pass); GoEmotions KO is halved (machine translation); ethics_util_regret is derived from the same
 #: pairs as ethics_util. SQuARe/KoSBi-EN/SQuARe-EN: 0 (see kosbi_square.py). NSMC's 712k rows are sampled.
+#: goemotions_ko_ethics: 0, a teacher's outputs rather than data (see distilled_acceptability.py).
 CATALOG: dict[str, SetEntry] = {
     "goemotions_en": SetEntry(("emotion", "sentiment"), 1.0, _sides(goemotions.READERS["en"], official=_DEV)),
     "goemotions_ko": SetEntry(
@@ -183,6 +186,12 @@ CATALOG: dict[str, SetEntry] = {
     "ethics_util": SetEntry(("utility",), 0.55, _util(False)),
     "ethics_util_regret": SetEntry(("regret",), 0.55, _util(True)),
     "kosbi": SetEntry(("acceptability",), 0.35, _kosbi("ko"), language="ko", eval_fraction=0.2),
+    "goemotions_ko_ethics": SetEntry(
+        ("acceptability",),
+        0.0,
+        _sides(distilled_acceptability.READER, official=_DEV),
+        language="ko",
+    ),
     "kosbi_en": SetEntry(("acceptability",), 0.0, _kosbi("en"), eval_fraction=0.2),
     "square": SetEntry(
         ("sensitive_question",),
