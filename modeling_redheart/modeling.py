@@ -158,7 +158,7 @@ class RedHeartModel(RedHeartPreTrainedModel):
         language_ids (`Tensor[B]`, *optional*): 0 English, 1 Korean, 2 other.
         emotion_labels / kote_labels (`[B, 28]` / `[B, 44]`): multi-hot, a row of -100 when unlabelled.
         sentiment_labels (`[B]`): valence in [-1, 1] or -100. regret_labels (`[B]`): in [0, 1] or -100.
-        acceptability_labels (`[B, 4]`): 0/1 per framework, -100 where unlabelled.
+        acceptability_labels (`[B, 4]`): per framework 0/1, or a soft target in [0, 1]; -100 where unlabelled.
         utility_pairs (`[P, 2]`): (more pleasant, less pleasant) example indices of this batch.
         surd_labels (`[B, 4]`): exact SURD shares summing to 1, or a row of -100.
         loss_scales (`dict`, *optional*): training over parts of one global batch (micro-batches, processes):

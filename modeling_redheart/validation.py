@@ -147,7 +147,8 @@ def check_labels(config, batch: int, labels: dict) -> None:
         "emotion_labels": ((batch, len(config.emotion_labels)), "binary"),
         "kote_labels": ((batch, len(config.kote_labels)), "binary"),
         "sentiment_labels": ((batch,), "signed"),
-        "acceptability_labels": ((batch, len(config.acceptability_frameworks)), "binary"),
+        # a probability in [0, 1]: 0/1 from the data sets, a teacher's soft target from a distilled set
+        "acceptability_labels": ((batch, len(config.acceptability_frameworks)), "unit"),
         "regret_labels": ((batch,), "unit"),
         "surd_labels": ((batch, 4), "unit"),
     }

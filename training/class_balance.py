@@ -24,7 +24,9 @@ def positive_weights(table, mode: str = "sqrt") -> dict[str, list[float]] | None
     """``RedHeartConfig.positive_weights`` for a training :class:`~.collate.ExampleTable` (None for ``none``).
 
     A column's frequency counts its labelled entries only (a row of -100 is unlabelled; acceptability frameworks
-    are labelled one by one); a space or column without a labelled positive and negative gets weight 1.
+    are labelled one by one); a space or column without a labelled positive and negative gets weight 1. Soft
+    targets (a distilled set's probabilities, strictly between 0 and 1) count as neither: the balance is that of
+    the labelled data, whatever a teacher adds.
     """
     if mode not in CLASS_BALANCE_MODES:
         raise ValueError(f"class_balance must be one of {CLASS_BALANCE_MODES}, got {mode!r}")

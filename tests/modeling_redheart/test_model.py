@@ -191,6 +191,8 @@ def test_bad_inputs_raise_clear_errors(tiny_model, tiny_config, mutate, message)
 
 BAD_LABELS = [
     ({"emotion_labels": torch.full((4, 28), 2.0)}, "emotion_labels"),
+    ({"emotion_labels": torch.full((4, 28), 0.5)}, r"emotion_labels has values outside \{0, 1\}"),
+    ({"acceptability_labels": torch.full((4, 4), 1.5)}, r"acceptability_labels has values outside \[0, 1\]"),
     ({"emotion_labels": torch.zeros(4, 27)}, "shape"),
     ({"sentiment_labels": torch.tensor([0.0, 3.0, 0.0, 0.0])}, "sentiment_labels"),
     ({"regret_labels": torch.tensor([0.0, float("nan"), 0.0, 0.0])}, "NaN"),
@@ -205,6 +207,16 @@ BAD_LABELS = [
 def test_bad_labels_raise_clear_errors(tiny_model, tiny_config, labels, message):
     with pytest.raises(ValueError, match=message):
         tiny_model(**make_inputs(tiny_config), **labels)
+
+
+def test_soft_acceptability_targets_are_the_bce_of_their_probability(tiny_model, tiny_config):
+    """A distilled set's acceptability target is a teacher's probability: its loss is the BCE against it."""
+    soft = torch.full((4, 4), -100.0)
+    soft[:, 1] = torch.tensor([0.25, 0.5, 0.75, 0.9])
+    out = tiny_model(**make_inputs(tiny_config), acceptability_labels=soft)
+    p = out.acceptability_probs[:, 1].double()
+    expected = -(soft[:, 1] * p.log() + (1 - soft[:, 1]) * (1 - p).log()).mean().float()
+    torch.testing.assert_close(out.task_losses["acceptability"], expected, rtol=1e-4, atol=1e-5)
 
 
 def test_too_many_tokens_is_rejected(tiny_model, tiny_config):

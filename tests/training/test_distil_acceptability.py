@@ -40,10 +40,16 @@ def test_targets_are_the_teachers_judgement_of_the_english_row(small_goemotions,
     assert main([*argv, "--max-rows", "6", "--no-progress"]) == 0
     teacher = pipeline("ethics-emotion", model=str(tiny_system), dtype="float32")
     for split in ("train", "dev"):
-        rows = [json.loads(line) for line in (out / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
+        rows = [
+            json.loads(line) for line in (out / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+        ]
         assert len(rows) == 6 and [r["position"] for r in rows] == sorted(r["position"] for r in rows)
-        english = (small_goemotions / "goemotions_en" / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
-        korean = (small_goemotions / "goemotions_ko" / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
+        english = (
+            (small_goemotions / "goemotions_en" / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
+        )
+        korean = (
+            (small_goemotions / "goemotions_ko" / f"{split}.tsv").read_text(encoding="utf-8").splitlines()
+        )
         for row in rows:
             p = row["position"]
             assert row["framework"] == ACCEPTABILITY_FRAMEWORKS[p % 4]
