@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..training.data.catalog import SET_TASKS
 from ..training.metrics import BOOTSTRAP_RESAMPLES
 
 TEMPLATE = Path(__file__).resolve().parent / "template.md"
@@ -35,7 +36,8 @@ OUTPUTS = [
     (
         "bentham.acceptability",
         "acceptability",
-        "ETHICS commonsense/justice/deontology/virtue + KoSBi (BCE)",
+        "ETHICS commonsense/justice/deontology/virtue + KoSBi (BCE); goemotions_ko_ethics, where trained on: "
+        "Korean comments with a teacher's judgement of their English originals (soft BCE targets)",
         "trained",
     ),
     (
@@ -135,11 +137,7 @@ def outputs_table(trained: list[str], composition: dict[str, int]) -> str:
         else:
             status, how = kind, grounded
         if output == "bentham.acceptability" and task in trained and composition:
-            used = [
-                s
-                for s in composition
-                if s.startswith("ethics_") and s not in ("ethics_util", "ethics_util_regret") or s == "kosbi"
-            ]
+            used = [s for s in composition if "acceptability" in SET_TASKS.get(s, ())]
             how += f" -- trained here on: {', '.join(used)}"
         rows.append(f"| `{output}` | {status} | {how} |")
     return "\n".join(rows)
