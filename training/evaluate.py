@@ -567,7 +567,8 @@ def _crosslingual(tables: dict[str, ExampleTable], preds: dict[str, dict[str, An
         return float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else 0.0
 
     def mean_r(rows: np.ndarray) -> float:
-        return float(np.mean([pearson(accept["en"][rows, j], accept["ko"][rows, j]) for j in range(4)]))
+        columns = range(len(ACCEPTABILITY_FRAMEWORKS))
+        return float(np.mean([pearson(accept["en"][rows, j], accept["ko"][rows, j]) for j in columns]))
 
     def mean_shift(rows: np.ndarray) -> float:
         return float((accept["ko"][rows] - accept["en"][rows]).mean())

@@ -1,8 +1,8 @@
 """Data layer: loaders for every data set onto one unified example schema, named splits, mixtures,
 target checks and the data report (``python -m redheart.training.data``).
 
-One module per data set (``goemotions``, ``kote``, ``ethics``, ``kosbi_square``, ``nsmc``, ``timetravel``)
-gives its source spec and reader; ``loader`` turns a reader into a Dataset; ``catalog`` is the set table
+One module per data set (``goemotions``, ``kote``, ``ethics``, ``kosbi_square``, ``nsmc``, ``timetravel``, and
+``distilled_acceptability`` for a teacher's targets) gives its source spec and reader; ``loader`` turns a reader into a Dataset; ``catalog`` is the set table
 that builds the named train/eval splits; ``mixture`` interleaves them; ``report`` checks and reports them.
 
 Importing this package is cheap: the names below are loaded on first use (``schema`` never imports
