@@ -92,9 +92,8 @@ def shrunk_thresholds(probs, y_true, weight: float, grid=THRESHOLD_GRID) -> list
         raise ValueError(f"weight must lie in [0, 1], got {weight}")
     global_t, _ = choose_threshold(probs, _as_bool(y_true), grid)
     per_label = choose_label_thresholds(probs, y_true, grid)
-    return [
-        round(weight * global_t + (1.0 - weight) * t, 6) for t in per_label
-    ]  # 0.5375, not 0.5375000000000001
+    # rounded: 0.5375, not 0.5375000000000001, in a config a person reads
+    return [round(weight * global_t + (1.0 - weight) * t, 6) for t in per_label]
 
 
 def choose_shrinkage(
