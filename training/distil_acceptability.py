@@ -16,7 +16,6 @@ nothing): both are errors, not warnings.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..configuration_redheart.labels import ACCEPTABILITY_FRAMEWORKS
+from ..encoders.adapters import weights_sha256
 from .data.distilled_acceptability import SPEC
 from .evaluate import shown_path
 
@@ -79,7 +79,10 @@ def distil_acceptability(
     pipe = pipeline("ethics-emotion", model=str(teacher), dtype="float32")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    record: dict[str, Any] = {"teacher": shown_path(teacher), "teacher_weights_sha256": _weights_sha(teacher)}
+    record: dict[str, Any] = {
+        "teacher": shown_path(teacher),
+        "teacher_weights_sha256": weights_sha256(teacher),
+    }
     for split, file in SPEC.files.items():
         english, korean = _aligned(split, data_dir)
         positions = _positions(len(english), max_rows, seed)
@@ -131,12 +134,6 @@ def _spread(frameworks: list[str], targets: np.ndarray, split: str) -> dict[str,
                 f"({values.mean():.4f}); there is nothing to distil"
             )
     return spread
-
-
-def _weights_sha(model_dir: str | Path) -> str | None:
-    """SHA-256 of the teacher's weights file (which teacher, whatever its folder is called later)."""
-    path = Path(model_dir) / "model.safetensors"
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,7 +36,14 @@ from typing import Any
 from ..pipelines.registration import DEFAULT_MODEL_DIR
 from .average import RECORD as AVERAGE_RECORD
 from .calibrate import RECORD as CALIBRATION_RECORD
-from .compare import headline_error, headline_score
+from .compare import (
+    ComparisonError,
+    format_comparison,
+    headline_error,
+    headline_score,
+    is_gain,
+    paired_comparison,
+)
 from .evaluate import REPO, shown_path
 from .surd_head import RECORD as SURD_RECORD
 from .trainer import TRAINING_RECORD
@@ -136,7 +143,6 @@ def release(
     """Steps 1-6 of the module docstring; return the shipped folder."""
     from ..model_cards.generate import write_model_card
     from .calibrate import calibrate_model
-    from .compare import ComparisonError, format_comparison, is_gain, paired_comparison
     from .config import load_config
     from .evaluate import format_results, score_model
 

@@ -2,8 +2,9 @@
 target checks and the data report (``python -m redheart.training.data``).
 
 One module per data set (``goemotions``, ``kote``, ``ethics``, ``kosbi_square``, ``nsmc``, ``timetravel``, and
-``distilled_acceptability`` for a teacher's targets) gives its source spec and reader; ``loader`` turns a reader into a Dataset; ``catalog`` is the set table
-that builds the named train/eval splits; ``mixture`` interleaves them; ``report`` checks and reports them.
+``distilled_acceptability`` for a teacher's targets) gives its source spec and reader; ``loader`` turns a reader
+into a Dataset; ``catalog`` is the set table that builds the named train/eval splits; ``mixture`` interleaves them;
+``report`` checks and reports them.
 
 Importing this package is cheap: the names below are loaded on first use (``schema`` never imports
 ``datasets``).
