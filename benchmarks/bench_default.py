@@ -17,6 +17,7 @@ RoBERTa's 512). Latency: one text per call, systems alternated text by text, p50
 ``--batch-size`` texts, best of two rounds. Speed figures are comparable only within one run on one machine.
 
     RH_DATA_DIR=../shared/data python benchmarks/bench_default.py [--runs 60] [--batch-size 32] [--json out.json]
+    RH_DATA_DIR=../shared/data python benchmarks/bench_default.py --isa avx2   # AVX2 kernels on an AVX-512 machine
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from transformers.utils import logging as hf_logging
 
 import redheart  # noqa: F401  (registers the ethics-emotion task)
 from redheart.encoders.testing import build_base_encoder, read_tsv_column
-from redheart.pipelines.precision import machine_info, machine_line
+from redheart.pipelines.precision import add_isa_argument, limit_isa, machine_info, machine_line
 from redheart.pipelines.stage_metrics import quantile
 
 SYSTEMS = ("torch auto", "torch bf16", "onnx fp32", "onnx int8", "roberta-base classifier")
@@ -111,9 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=60, help="texts per latency measurement")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=4, help="batches per throughput round")
-    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument(
+        "--systems", nargs="+", choices=SYSTEMS, default=None, help="default: all (with --isa: all but onnx)"
+    )
     parser.add_argument("--json", type=Path, default=None)
+    add_isa_argument(parser)
     args = parser.parse_args(argv)
+    if args.systems is None:
+        args.systems = [s for s in SYSTEMS if not (args.isa and s.startswith("onnx"))]
+    if args.isa and any(s.startswith("onnx") for s in args.systems):
+        parser.error("--isa cannot hold onnxruntime: it picks its kernels from the CPU itself")
+    limit_isa(args.isa)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     started = time.perf_counter()

@@ -22,6 +22,7 @@ the numbers.
     python benchmarks/bench_inference.py --quick          # smoke run on tiny models (seconds)
     python benchmarks/bench_inference.py --dtype float32 --threads 1 --encoder-workers 2
     python benchmarks/bench_inference.py --backend onnx [--onnx-precision fp32]   # the same tables, onnxruntime
+    python benchmarks/bench_inference.py --isa avx2        # the AVX2 kernels on an AVX-512 machine (torch only)
     python benchmarks/bench_inference.py --image-only      # only the text + image row (add --quick: tiny model)
 
 The text + image row (``--image`` adds it, ``--image-only`` runs only it) sends each short text with a photo
@@ -61,8 +62,10 @@ from redheart.encoders.testing import (
 from redheart.modeling_redheart.modeling import RedHeartModel
 from redheart.pipelines.precision import (  # noqa: F401  (cpu_model, load_average: bench_default imports them here)
     DTYPE_CHOICES,
+    add_isa_argument,
     cpu_model,
     dtype_name,
+    limit_isa,
     load_average,
     machine_info,
     machine_line,
@@ -377,12 +380,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
     parser.add_argument("--image", action="store_true", help="also measure the text + image row")
     parser.add_argument("--image-only", action="store_true", help="measure only the text + image row")
+    add_isa_argument(parser)
     parser.add_argument(
         "--ablation",
         action="store_true",
         help="also measure the levers one by one (short and long inputs; not with --quick)",
     )
     args = parser.parse_args(argv)
+    if args.isa and args.backend == "onnx":
+        parser.error("--isa cannot hold onnxruntime: it picks its kernels from the CPU itself")
+    limit_isa(args.isa)
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

@@ -2,7 +2,7 @@
 
 Run:  python benchmarks/bench_training.py --preset small [--optim adamw|adamw8bit] [--micro-batch 16] [--seq 128]
                                         [--dtype auto|float32|bfloat16|float16] [--checkpointing] [--steps 5]
-                                        [--warmup 2] [--json OUT]
+                                        [--warmup 2] [--json OUT] [--isa avx2]
 
 The encoders are frozen with cached features in real training, so a step here starts from encoder hidden
 states: random ``[micro-batch, seq, hidden]`` tensors for every enabled encoder of the preset (their real
@@ -30,7 +30,15 @@ import torch
 
 from redheart.configuration_redheart import RedHeartConfig
 from redheart.modeling_redheart import RedHeartModel
-from redheart.pipelines.precision import DTYPE_CHOICES, dtype_name, machine_info, machine_line, resolve_dtype
+from redheart.pipelines.precision import (
+    DTYPE_CHOICES,
+    add_isa_argument,
+    dtype_name,
+    limit_isa,
+    machine_info,
+    machine_line,
+    resolve_dtype,
+)
 from redheart.training.config import TrainConfig
 from redheart.training.memory import ActivationMeter, format_memory_report, memory_report
 from redheart.training.trainer import build_optimizer
@@ -167,7 +175,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--json", default=None, help="also write the result here")
+    add_isa_argument(p)
     args = p.parse_args()
+    limit_isa(args.isa)
     dtype = "bfloat16" if args.bf16 else args.dtype
     result = run(
         args.preset,

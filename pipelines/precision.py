@@ -9,6 +9,10 @@ runs natively, whatever the stored dtype: bfloat16 on a GPU with bf16 and on a C
 float32 everywhere else (float16 is never picked: its range overflows where bf16's does not). An explicit dtype
 is computed as asked, with a one-time warning naming the cost when the device emulates it; an unknown name is a
 ``ValueError`` that lists the accepted ones, raised before anything is loaded where the caller allows.
+
+A benchmark's ``--isa avx2`` (:func:`limit_isa`) reruns it with torch, oneDNN, MKL and FBGEMM held to their AVX2
+kernels (:data:`ISA_LIMITS`), so that an AVX-512 machine measures what an AVX2 CPU runs: the same kernel choices,
+not that CPU's clock or memory. onnxruntime picks its kernels from the CPU itself and cannot be held so.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +43,16 @@ DTYPES: dict[str, torch.dtype] = {
 }
 #: Every accepted ``dtype`` name, e.g. for a command line's ``choices``.
 DTYPE_CHOICES = (AUTO, *DTYPES)
+#: The environment that holds torch (ATen), oneDNN, MKL and FBGEMM (torch's int8 kernels) to one vector level's
+#: kernels; each library reads it when it starts.
+ISA_LIMITS: dict[str, dict[str, str]] = {
+    "avx2": {
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+        "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
+    },
+}
 
 
 @functools.lru_cache(maxsize=1)
@@ -61,7 +76,40 @@ def cpu_has_native_bf16() -> bool:
     forced = os.environ.get(CPU_BF16_ENV)
     if forced in ("0", "1"):
         return forced == "1"
-    return any(f in cpu_flags() for f in BF16_CPU_FLAGS)
+    # torch's bf16 kernels need its AVX-512 level: held to AVX2 (ATEN_CPU_CAPABILITY), it emulates bf16 too.
+    avx512 = torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+    return avx512 and any(f in cpu_flags() for f in BF16_CPU_FLAGS)
+
+
+def isa_limit() -> str | None:
+    """The vector level this process's kernels are held to by the environment of :data:`ISA_LIMITS` (None: the
+    CPU's own)."""
+    for level, env in ISA_LIMITS.items():
+        if all(os.environ.get(name) == value for name, value in env.items()):
+            return level
+    return None
+
+
+def add_isa_argument(parser) -> None:
+    """A benchmark's ``--isa`` option (an argparse parser's), which :func:`limit_isa` applies."""
+    parser.add_argument(
+        "--isa",
+        choices=sorted(ISA_LIMITS),
+        default=None,
+        help="hold torch, oneDNN, MKL and FBGEMM to this vector level's kernels (the process reruns with that "
+        "environment): an AVX2 CPU's code path measured on an AVX-512 machine",
+    )
+
+
+def limit_isa(level: str | None) -> None:
+    """Rerun this process (same interpreter and arguments) with ``ISA_LIMITS[level]`` in its environment, unless
+    it already runs so; ``None`` does nothing. The variables are read when torch starts, hence the rerun."""
+    if level is None or isa_limit() == level:
+        return
+    if level not in ISA_LIMITS:
+        raise ValueError(f"unknown ISA limit {level!r}; use one of {', '.join(ISA_LIMITS)}")
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, **ISA_LIMITS[level]})
 
 
 def cpu_capability() -> str:
@@ -168,6 +216,7 @@ def machine_info(
         "cores": os.cpu_count(),
         "cpu_capability": cpu_capability(),
         "native_bf16_cpu": cpu_has_native_bf16(),
+        "isa_limit": isa_limit(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "device": str(device),
@@ -184,6 +233,11 @@ def machine_line(info: Mapping[str, Any]) -> str:
         f"machine: {info['cpu']}",
         f"{info['cores']} cores",
         f"CPU capability {info['cpu_capability']} ({bf16})",
+        *(
+            [f"kernels held to {info['isa_limit']} by {', '.join(ISA_LIMITS[info['isa_limit']])}"]
+            if info.get("isa_limit")
+            else []
+        ),
         f"torch {info['torch']}",
         f"torch threads {info['threads']}",
         f"device {info['device']}" + (f" ({info['gpu']})" if info.get("gpu") else ""),

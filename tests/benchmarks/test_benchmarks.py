@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from redheart.pipelines.precision import cpu_capability, fastest_dtype
+from redheart.pipelines.precision import ISA_LIMITS, cpu_capability, fastest_dtype
 
 
 def _check_rows(numbers: dict) -> None:
@@ -32,6 +36,33 @@ def test_bench_inference_quick_writes_both_inputs(tmp_path, capsys, load_benchma
     printed = capsys.readouterr().out
     assert "throughput (texts/s, batch 16)" in printed
     assert f"CPU capability {cpu_capability()}" in printed and f"computes in {auto}" in printed
+
+
+def test_bench_inference_held_to_avx2_reruns_in_float32(tmp_path):
+    """``--isa avx2``: the run's header and numbers say AVX2 kernels and float32, whatever this CPU has."""
+    out = tmp_path / "bench.json"
+    env = {k: v for k, v in os.environ.items() if k not in ISA_LIMITS["avx2"]}
+    script = Path(__file__).parents[2] / "benchmarks" / "bench_inference.py"
+    args = [sys.executable, str(script), "--quick", "--runs", "2", "--isa", "avx2", "--json", str(out)]
+    run = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    meta = json.loads(out.read_text())["meta"]
+    assert (meta["cpu_capability"], meta["isa_limit"], meta["dtype"]) == ("AVX2", "avx2", "float32")
+    assert "CPU capability AVX2 (bf16 emulated) | kernels held to avx2 by" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "argv"),
+    [
+        ("bench_inference", ["--quick", "--isa", "avx2", "--backend", "onnx"]),
+        ("bench_default", ["--isa", "avx2", "--systems", "torch auto", "onnx int8"]),
+    ],
+)
+def test_an_isa_limit_with_onnxruntime_is_refused(script, argv, capsys, load_benchmark):
+    with pytest.raises(SystemExit) as exit_info:
+        load_benchmark(script).main(argv)
+    assert exit_info.value.code == 2
+    assert "--isa cannot hold onnxruntime" in capsys.readouterr().err
 
 
 @pytest.mark.slow
