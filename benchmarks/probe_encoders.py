@@ -18,7 +18,7 @@ Data (``$RH_DATA_DIR``), chosen with ``--sets``:
   sample of train rows (``--train-samples``, default 8,000 of 43,410) and the full dev split (5,426 rows).
 * ``kote`` -- KOTE (44 labels, Korean). Scored on exactly the rows ``training/evaluate.py`` reports as
   ``kote_heldout`` for ``--model-dir`` (default: the shipped model): its training run's data settings, split
-  and eval sample (:func:`redheart.training.evaluate.evaluated_split`), with the ``max_per_set`` recorded in
+  and eval sample (:func:`redheart.training.evaluation.sets.evaluated_split`), with the ``max_per_set`` recorded in
   that folder's ``eval_results.json`` (its row count is checked against the file), so the probe and the model
   are compared on the same 1,000 rows. Fitted on a seeded sample (``--train-samples``) of KOTE's training side
   (4,000 rows; the model trained on the same side). The model's own figures from ``eval_results.json`` are
@@ -152,7 +152,7 @@ def load_kote_set(
 ) -> ProbeSet:
     """KOTE: fitted on a seeded sample of the training side, scored on the rows ``evaluate.py`` reports as
     ``kote_heldout`` for ``model_dir`` (``max_per_set="results"``: as recorded in its ``eval_results.json``)."""
-    from redheart.training.evaluate import evaluated_split
+    from redheart.training.evaluation.sets import evaluated_split
 
     results = model_results(model_dir)
     expected = None

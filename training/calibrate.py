@@ -10,7 +10,7 @@ evaluation; the rest are used by nobody), so the thresholds rest on thousands of
 
 * ``decision_thresholds`` -- one threshold per GoEmotions and per KOTE label, each maximising that label's F1
   (:func:`~.metrics.choose_label_thresholds`), pulled toward one global threshold as far as cross-validation on the
-  same rows says pays (:func:`~.evaluate.choose_thresholds`); the pipeline's ``emotion.predicted`` /
+  same rows says pays (:func:`~.evaluation.thresholds.choose_thresholds`); the pipeline's ``emotion.predicted`` /
   ``kote_predicted`` sets;
 * ``utility_reference`` -- the 101 percentiles (0, 1, ..., 100) of the model's utility over both scenarios of
   every ETHICS utilitarianism validation pair; the pipeline reports ``bentham.utility_percentile``, the share
@@ -30,16 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from .evaluate import (
-    CALIBRATION_SETS,
-    EvaluationError,
-    _predictions,
-    _settings,
-    _tables,
-    choose_thresholds,
-    load_model,
-    training_info,
-)
+from .evaluation.model_folder import EvaluationError, load_model, training_info
+from .evaluation.predictions import predict_tables
+from .evaluation.sets import CALIBRATION_SETS, build_tables, evaluation_settings
+from .evaluation.thresholds import choose_thresholds
 
 #: How the thresholds and the utility reference in a model's config were chosen (written beside it).
 RECORD = "redheart_calibration.json"
@@ -71,7 +65,7 @@ def calibrate_model(
 
     model = load_model(model_dir)
     config = model.config
-    settings = _settings(
+    settings = evaluation_settings(
         model_dir,
         training_info(model_dir),
         max_per_set=None,
@@ -80,7 +74,7 @@ def calibrate_model(
         ece_bins=None,
         progress=progress,
     )
-    tables, sizes, skipped = _tables(
+    tables, sizes, skipped = build_tables(
         settings,
         config.encoders,
         data_dir,
@@ -95,7 +89,7 @@ def calibrate_model(
         for lang, items in table.texts_by_language().items():
             texts.setdefault(lang, []).extend(items)
     stores = build_stores(settings.cfg, config, texts, None, print_fn)
-    preds = _predictions(model, tables, stores, settings.batch_size, progress)
+    preds = predict_tables(model, tables, stores, settings.batch_size, progress)
     sizes_of = {"emotion": len(config.emotion_labels), "kote": len(config.kote_labels)}
     thresholds, source = choose_thresholds(tables, preds, sizes_of)
     reference = utility_reference(preds)

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .evaluate import EvaluationError, ScoredModel
+from .evaluate import ScoredModel
+from .evaluation.model_folder import EvaluationError
 
 #: (evaluation, metric) pairs whose mean is the headline figure that decides whether a candidate replaces the
 #: shipped model (virtue by macro-F1, its bar: accuracy rewards the 80 % majority guess).

@@ -27,7 +27,7 @@ import numpy as np
 from ..configuration_redheart.labels import ACCEPTABILITY_FRAMEWORKS
 from ..encoders.adapters import weights_sha256
 from .data.distilled_acceptability import SPEC
-from .evaluate import shown_path
+from .evaluation.model_folder import shown_path
 
 #: The record of the teacher beside the distilled files.
 TEACHER_RECORD = "teacher.json"

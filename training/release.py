@@ -44,7 +44,7 @@ from .compare import (
     is_gain,
     paired_comparison,
 )
-from .evaluate import REPO, shown_path
+from .evaluation.model_folder import REPO, shown_path
 from .surd_head import RECORD as SURD_RECORD
 from .trainer import TRAINING_RECORD
 

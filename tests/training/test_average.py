@@ -106,7 +106,7 @@ def test_the_average_is_the_weighted_mean_and_loads_as_such(lineage, tmp_path):
 
 def test_cli_writes_the_record_that_evaluation_and_the_card_report(lineage, tmp_path, capsys):
     from redheart.model_cards.generate import training_text
-    from redheart.training.evaluate import averaging_record
+    from redheart.training.evaluation.model_folder import averaging_record
 
     first, second = lineage
     assert main([str(first), str(second), "--out", str(tmp_path / "soup")]) == 0

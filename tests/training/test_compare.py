@@ -100,15 +100,16 @@ def test_compare_cli_on_the_shipped_model_against_other_thresholds(data_dir, mon
 
     import redheart  # noqa: F401  (registers the task)
     from redheart.pipelines.registration import DEFAULT_MODEL_DIR
-    from redheart.training import compare, evaluate
+    from redheart.training import compare
+    from redheart.training.evaluation import sets
 
     rows = 40
     two = (("ethics_deontology_test", "accuracy"), ("kote_heldout", "macro_f1"))
     monkeypatch.setattr(compare, "HEADLINE", two)
     monkeypatch.setattr(
-        evaluate,
+        sets,
         "EVALUATIONS",
-        {k: v for k, v in evaluate.EVALUATIONS.items() if v[0] in ("ethics_deontology", "kote")},
+        {k: v for k, v in sets.EVALUATIONS.items() if v[0] in ("ethics_deontology", "kote")},
     )
     other = tmp_path / "other-thresholds"
     shutil.copytree(DEFAULT_MODEL_DIR, other)
@@ -128,7 +129,7 @@ def test_compare_cli_on_the_shipped_model_against_other_thresholds(data_dir, mon
     # KOTE: the macro-F1 of the pipeline's probabilities at both threshold sets, by scikit-learn
     pipe = pipeline("ethics-emotion", model=str(DEFAULT_MODEL_DIR), dtype="float32")
     labels = pipe.model.config.kote_labels
-    _, held = evaluate.evaluated_split(DEFAULT_MODEL_DIR, "kote", data_dir=str(data_dir), max_per_set=rows)
+    _, held = sets.evaluated_split(DEFAULT_MODEL_DIR, "kote", data_dir=str(data_dir), max_per_set=rows)
     said = [pipe(text, top_k=None)["analysis"]["emotion"]["kote"] for text in held["text"]]
     probs = np.array([[out[name] for name in labels] for out in said])
     gold = np.asarray(held["kote"])

@@ -19,10 +19,11 @@ def test_evaluate_cli_matches_the_pipeline_and_sklearn(data_dir, monkeypatch, tm
 
     import redheart  # noqa: F401  (registers the task)
     from redheart.training import evaluate
+    from redheart.training.evaluation import sets
     from redheart.training.surd_head import RECORD
 
-    small = {k: v for k, v in evaluate.EVALUATIONS.items() if v[0] in ("ethics_deontology", "kote")}
-    monkeypatch.setattr(evaluate, "EVALUATIONS", small)
+    small = {k: v for k, v in sets.EVALUATIONS.items() if v[0] in ("ethics_deontology", "kote")}
+    monkeypatch.setattr(sets, "EVALUATIONS", small)
     out = tmp_path / "results.json"
     argv = [
         str(DEFAULT_MODEL_DIR),
@@ -41,7 +42,7 @@ def test_evaluate_cli_matches_the_pipeline_and_sklearn(data_dir, monkeypatch, tm
     pipe = pipeline("ethics-emotion", model=str(DEFAULT_MODEL_DIR), dtype="float32")
     config = pipe.model.config
 
-    _, rows = evaluate.evaluated_split(
+    _, rows = sets.evaluated_split(
         DEFAULT_MODEL_DIR, "ethics_deontology", data_dir=str(data_dir), max_per_set=ROWS
     )
     said = [pipe(text)["analysis"]["bentham"]["acceptability"]["deontology"] >= 0.5 for text in rows["text"]]
@@ -50,7 +51,7 @@ def test_evaluate_cli_matches_the_pipeline_and_sklearn(data_dir, monkeypatch, tm
     assert deontology["n"] == ROWS
     assert deontology["accuracy"] == pytest.approx(accuracy_score(gold, said), abs=1.5 / ROWS)
 
-    _, rows = evaluate.evaluated_split(DEFAULT_MODEL_DIR, "kote", data_dir=str(data_dir), max_per_set=ROWS)
+    _, rows = sets.evaluated_split(DEFAULT_MODEL_DIR, "kote", data_dir=str(data_dir), max_per_set=ROWS)
     said = [pipe(text, top_k=None)["analysis"]["emotion"]["kote"] for text in rows["text"]]
     # in the model's label order, which the thresholds follow
     probs = np.array([[labels[name] for name in config.kote_labels] for labels in said])
