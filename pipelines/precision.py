@@ -109,6 +109,7 @@ def limit_isa(level: str | None) -> None:
     if level not in ISA_LIMITS:
         raise ValueError(f"unknown ISA limit {level!r}; use one of {', '.join(ISA_LIMITS)}")
     sys.stdout.flush()
+    sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, **ISA_LIMITS[level]})
 
 
