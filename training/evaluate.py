@@ -82,8 +82,9 @@ TRAINING_KEYS = ("composition", "tasks", "validation_sizes", "wall_seconds", "st
 @dataclass
 class ScoredModel:
     """One model's evaluation, kept for a paired comparison (:mod:`.compare`): the results dict, and per evaluation
-    its metric functions of row indices (:func:`~.evaluation.scores.metric_functions`: one resample scores both models on the same rows) and its
-    rows' texts (text, and the worse scenario of a utilitarianism pair), to check that two models read the same rows."""
+    its metric functions of row indices (:func:`~.evaluation.scores.metric_functions`: one resample scores both
+    models on the same rows) and its rows' texts (text, and the worse scenario of a utilitarianism pair), to check
+    that two models read the same rows."""
 
     results: dict[str, Any]
     scores: dict[str, dict[str, Callable[[np.ndarray], float]]]

@@ -28,7 +28,7 @@ def metric(kind: str, dataset: str, table: ExampleTable, pred: dict[str, Any], t
 
 
 def reported(scores: dict[str, Any], extra: dict[str, Any], n: int) -> dict[str, Any]:
-    """The values of :func:`metric_functions`' metric functions on all ``n`` rows, its other fields, and the intervals."""
+    """The values of :func:`metric_functions`' functions on all ``n`` rows, its other fields, and the intervals."""
     every = np.arange(n)
     return {
         **{name: score(every) for name, score in scores.items()},

@@ -196,9 +196,10 @@ def evaluated_split(
     data_dir: str | None = None,
     max_per_set: int | None | str = "config",
 ) -> tuple[Any, Any]:
-    """``(train side, evaluated rows)`` of one data set, as Datasets, exactly as :func:`~redheart.training.evaluate.evaluate_model` on
-    ``model_dir`` with ``max_per_set`` builds and samples them, so that a baseline (``benchmarks/
-    probe_encoders.py``) is scored on the very rows the model's figure was measured on.
+    """``(train side, evaluated rows)`` of one data set, as Datasets, exactly as
+    :func:`~redheart.training.evaluate.evaluate_model` on ``model_dir`` with ``max_per_set`` builds and samples
+    them, so that a baseline (``benchmarks/probe_encoders.py``) is scored on the very rows the model's figure was
+    measured on.
 
     Only ``dataset`` is built: every set has its own seed stream, so its sides do not depend on the others.
     """
