@@ -36,7 +36,13 @@ from transformers.utils import logging as hf_logging
 
 import redheart  # noqa: F401  (registers the ethics-emotion task)
 from redheart.encoders.testing import build_base_encoder, read_tsv_column
-from redheart.pipelines.precision import add_isa_argument, limit_isa, machine_info, machine_line
+from redheart.pipelines.precision import (
+    ONNX_NOT_HELD,
+    add_isa_argument,
+    limit_isa,
+    machine_info,
+    machine_line,
+)
 from redheart.pipelines.stage_metrics import quantile
 
 SYSTEMS = ("torch auto", "torch bf16", "onnx fp32", "onnx int8", "roberta-base classifier")
@@ -121,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.systems is None:
         args.systems = [s for s in SYSTEMS if not (args.isa and s.startswith("onnx"))]
     if args.isa and any(s.startswith("onnx") for s in args.systems):
-        parser.error("--isa cannot hold onnxruntime: it picks its kernels from the CPU itself")
+        parser.error(ONNX_NOT_HELD)
     limit_isa(args.isa)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

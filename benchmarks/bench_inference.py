@@ -62,6 +62,7 @@ from redheart.encoders.testing import (
 from redheart.modeling_redheart.modeling import RedHeartModel
 from redheart.pipelines.precision import (  # noqa: F401  (cpu_model, load_average: bench_default imports them here)
     DTYPE_CHOICES,
+    ONNX_NOT_HELD,
     add_isa_argument,
     cpu_model,
     dtype_name,
@@ -388,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.isa and args.backend == "onnx":
-        parser.error("--isa cannot hold onnxruntime: it picks its kernels from the CPU itself")
+        parser.error(ONNX_NOT_HELD)
     limit_isa(args.isa)
 
     hf_logging.set_verbosity_error()

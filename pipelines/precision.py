@@ -54,6 +54,9 @@ ISA_LIMITS: dict[str, dict[str, str]] = {
     },
 }
 
+#: Why a benchmark refuses ``--isa`` with an ONNX system.
+ONNX_NOT_HELD = "--isa cannot hold onnxruntime: it picks its kernels from the CPU itself"
+
 
 @functools.lru_cache(maxsize=1)
 def cpu_flags() -> frozenset[str]:
