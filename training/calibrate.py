@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from .collate import texts_by_language
 from .evaluation.model_folder import EvaluationError, load_model, training_info
 from .evaluation.predictions import predict_tables
 from .evaluation.sets import CALIBRATION_SETS, build_tables, evaluation_settings
@@ -84,11 +85,7 @@ def calibrate_model(
     )
     if not tables:
         raise EvaluationError(f"{model_dir}: no validation part to calibrate on ({skipped or 'no sets'})")
-    texts: dict[int, list[str]] = {}
-    for table in tables.values():
-        for lang, items in table.texts_by_language().items():
-            texts.setdefault(lang, []).extend(items)
-    stores = build_stores(settings.cfg, config, texts, None, print_fn)
+    stores = build_stores(settings.cfg, config, texts_by_language(tables.values()), None, print_fn)
     preds = predict_tables(model, tables, stores, settings.batch_size, progress)
     sizes_of = {"emotion": len(config.emotion_labels), "kote": len(config.kote_labels)}
     thresholds, source = choose_thresholds(tables, preds, sizes_of)

@@ -25,7 +25,7 @@ cached hidden states of the texts routed to it (``en`` texts to ``en`` and ``*``
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,6 +177,16 @@ class ExampleTable:
 
     def composition(self) -> dict[str, int]:
         return dict(sorted(Counter(self.source.tolist()).items()))
+
+
+def texts_by_language(tables: Iterable[ExampleTable]) -> dict[int, list[str]]:
+    """Every text of ``tables`` (both sides of utility pairs) by language id: what their encoder features are
+    computed from."""
+    out: dict[int, list[str]] = {}
+    for table in tables:
+        for lang, texts in table.texts_by_language().items():
+            out.setdefault(lang, []).extend(texts)
+    return out
 
 
 def routes(encoders: dict[str, dict[str, Any]]) -> dict[int, list[str]]:

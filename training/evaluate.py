@@ -60,6 +60,7 @@ from typing import Any
 
 import numpy as np
 
+from .collate import texts_by_language
 from .evaluation import sets
 from .evaluation.crosslingual import crosslingual_agreement
 from .evaluation.model_folder import (
@@ -134,16 +135,12 @@ def score_model(
         progress=progress,
     )
     tables, sizes, skipped = build_tables(settings, config.encoders, data_dir)
-    texts: dict[int, list[str]] = {}
-    for table in tables.values():
-        for lang, items in table.texts_by_language().items():
-            texts.setdefault(lang, []).extend(items)
     if backend == "onnx":
         preds, encoders_used = predict_tables_onnx(
             model, tables, settings, onnx_folder, onnx_precision, progress
         )
     elif backend == "torch":
-        stores = build_stores(settings.cfg, config, texts, None, print_fn)
+        stores = build_stores(settings.cfg, config, texts_by_language(tables.values()), None, print_fn)
         preds = predict_tables(model, tables, stores, settings.batch_size, progress)
         encoders_used = describe_encoders(config, stores)
     else:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..configuration_redheart.tasks import TASK_LABELS
-from .collate import ExampleTable
+from .collate import ExampleTable, texts_by_language
 from .config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -73,11 +73,7 @@ class PreparedData:
     dropped: dict[str, int] = field(default_factory=dict)
 
     def all_texts_by_language(self) -> dict[int, list[str]]:
-        out: dict[int, list[str]] = {}
-        for table in [self.train, *self.validation.values()]:
-            for lang, texts in table.texts_by_language().items():
-                out.setdefault(lang, []).extend(texts)
-        return out
+        return texts_by_language([self.train, *self.validation.values()])
 
 
 def data_config_of(cfg: TrainConfig, data_dir: str | None = None):

@@ -21,14 +21,9 @@ from ..metrics import (
 from .sets import SET_FRAMEWORK
 
 
-def metric(kind: str, dataset: str, table: ExampleTable, pred: dict[str, Any], thresholds: dict[str, float]):
-    """The metrics of one evaluation (see the module docstring), each with its 95 % percentile-bootstrap interval
-    over the evaluated rows (``ci95``; pairs for utilitarianism)."""
-    return reported(*metric_functions(kind, dataset, table, pred, thresholds), len(table))
-
-
 def reported(scores: dict[str, Any], extra: dict[str, Any], n: int) -> dict[str, Any]:
-    """The values of :func:`metric_functions`' functions on all ``n`` rows, its other fields, and the intervals."""
+    """The values of :func:`metric_functions`' functions on all ``n`` rows, its other fields, and each one's 95 %
+    percentile-bootstrap interval over the evaluated rows (``ci95``; pairs for utilitarianism)."""
     every = np.arange(n)
     return {
         **{name: score(every) for name, score in scores.items()},

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 from redheart.configuration_redheart.labels import ACCEPTABILITY_FRAMEWORKS
-from redheart.training.evaluation.scores import metric
+from redheart.training.evaluation.scores import metric_functions, reported
 from redheart.training.evaluation.sets import EVALUATIONS, SET_FRAMEWORK
+
+
+def metric(kind, dataset, table, pred, thresholds):
+    """One evaluation's reported figures, as ``score_model`` composes them."""
+    return reported(*metric_functions(kind, dataset, table, pred, thresholds), len(table))
 
 
 def test_acceptability_evaluation_reads_its_frameworks_column():
