@@ -11,6 +11,8 @@ import argparse
 import json
 import sys
 
+from .pipelines.quantization import QUANTIZATIONS
+
 EXAMPLES = (
     "친구와의 약속을 어기고 야근을 했다",
     "I lied to my best friend to avoid hurting her feelings.",
@@ -47,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("texts", nargs="*", help="texts to analyse (default: Korean and English examples)")
     parser.add_argument("--model", help="a saved Red Heart folder or Hub id (default: the shipped model)")
     parser.add_argument("--json", action="store_true", help="print the full analyses as JSON")
+    parser.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        default=None,
+        help="int8: linear layers as dynamic int8 (faster on CPUs without native bf16, e.g. AVX2)",
+    )
     args = parser.parse_args(argv)
 
     from transformers import pipeline
@@ -61,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    pipe = pipeline("ethics-emotion", model=model)
+    pipe = pipeline("ethics-emotion", model=model, quantize=args.quantize)
     texts = args.texts or list(EXAMPLES)
     results = pipe(texts)
     if args.json:

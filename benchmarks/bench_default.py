@@ -5,6 +5,8 @@ Systems, all on the same texts:
 * ``torch auto``   -- ``pipeline("ethics-emotion")`` as shipped (bf16 weights computed in the dtype the CPU runs
   natively: float32 unless it has AVX-512 BF16 or AMX);
 * ``torch bf16``   -- the same forced to bfloat16 (emulated, and slow, on CPUs without native bf16);
+* ``torch int8``   -- ``quantize="int8"``: the linear layers of the encoder and the model as torch's dynamic int8
+  (FBGEMM, which ``--isa`` holds too), the rest float32 (``redheart.pipelines.quantization``);
 * ``onnx fp32`` / ``onnx int8`` -- ``backend="onnx"``: the encoder and the model as onnxruntime graphs (``onnx_backend``),
   exported into the cache on first use;
 * ``roberta-base classifier`` -- ``pipeline("text-classification")`` on a RoBERTa-base-shaped 28-label multi-label
@@ -45,7 +47,7 @@ from redheart.pipelines.precision import (
 )
 from redheart.pipelines.stage_metrics import quantile
 
-SYSTEMS = ("torch auto", "torch bf16", "onnx fp32", "onnx int8", "roberta-base classifier")
+SYSTEMS = ("torch auto", "torch bf16", "torch int8", "onnx fp32", "onnx int8", "roberta-base classifier")
 
 
 def sentences(data_dir: str | None, count: int) -> list[str]:
@@ -137,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.systems:
         if name == "roberta-base classifier":
             systems[name] = classifier()
+        elif name == "torch int8":
+            systems[name] = pipeline("ethics-emotion", quantize="int8")
         elif name.startswith("torch"):
             systems[name] = pipeline(
                 "ethics-emotion", dtype="auto" if name == "torch auto" else torch.bfloat16

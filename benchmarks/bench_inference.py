@@ -6,7 +6,9 @@ shapes (KcELECTRA-base, RoBERTa-base, KLUE-BERT-base; random weights, locally tr
 in ``--dtype`` (``auto``, default: the fastest dtype this machine runs natively -- bfloat16 only with AVX-512 BF16
 or AMX on a CPU, or on a GPU with bf16 -- else float32; ``redheart.pipelines.precision``) on the ``--backend``
 (``torch``, default, or ``onnx``: the encoders and the model as onnxruntime graphs, ``--onnx-precision int8``
-(default) or ``fp32``, exported once into a cache folder keyed by the model; the 330m export takes minutes).
+(default) or ``fp32``, exported once into a cache folder keyed by the model; the 330m export takes minutes);
+``--quantize int8`` runs the torch backend's linear layers (encoders and model) as dynamic int8
+(``redheart.pipelines.quantization``), the only int8 path ``--isa`` can hold.
 Naive baseline: what a user would write without Red Heart -- three ``pipeline("feature-extraction")`` on the same
 three encoder folders, called one text at a time (``return_tensors=True``, so no Python-list conversion cost is
 charged to it). The baseline produces only encoder features; the full system produces the whole analysis.
@@ -23,6 +25,7 @@ the numbers.
     python benchmarks/bench_inference.py --dtype float32 --threads 1 --encoder-workers 2
     python benchmarks/bench_inference.py --backend onnx [--onnx-precision fp32]   # the same tables, onnxruntime
     python benchmarks/bench_inference.py --isa avx2        # the AVX2 kernels on an AVX-512 machine (torch only)
+    python benchmarks/bench_inference.py --quantize int8 [--isa avx2]   # torch with int8 linear layers
     python benchmarks/bench_inference.py --image-only      # only the text + image row (add --quick: tiny model)
 
 The text + image row (``--image`` adds it, ``--image-only`` runs only it) sends each short text with a photo
@@ -71,6 +74,7 @@ from redheart.pipelines.precision import (  # noqa: F401  (cpu_model, load_avera
     machine_info,
     machine_line,
 )
+from redheart.pipelines.quantization import QUANTIZATIONS, parameter_count
 from redheart.pipelines.stage_metrics import quantile
 
 MODEL_MARKER = "redheart_bench_model.json"
@@ -108,7 +112,7 @@ def onnx_folder(model_dir: Path) -> Path:
 
 def load_full_system(model_dir: Path, args: argparse.Namespace, workers: int):
     """``pipeline("ethics-emotion")`` of the full system with the chosen dtype and backend (exporting on first use)."""
-    options: dict = {"dtype": args.dtype, "encoder_workers": workers}
+    options: dict = {"dtype": args.dtype, "encoder_workers": workers, "quantize": args.quantize}
     if args.backend == "onnx":
         from redheart.onnx_backend.manifest import MANIFEST
 
@@ -125,6 +129,8 @@ def load_full_system(model_dir: Path, args: argparse.Namespace, workers: int):
 def system_dtype(full) -> str:
     """What the full system computes in: the model's dtype (torch), or the onnx graph's precision."""
     described = full.describe_model()
+    if described["backend"] == "torch-int8":
+        return "torch (int8 linear layers, float32)"
     if described["backend"] == "torch":
         encoders = {dtype_name(next(h.model.parameters()).dtype) for h in full.encoders.values()}
         return described["dtype"] + (
@@ -358,6 +364,13 @@ def main(argv: list[str] | None = None) -> int:
         help="graph precision with --backend onnx",
     )
     parser.add_argument(
+        "--quantize",
+        default=None,
+        choices=QUANTIZATIONS,
+        help="with --backend torch: the linear layers of encoders and model as torch's dynamic int8 (FBGEMM; "
+        "--isa holds it), the rest float32",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -390,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.isa and args.backend == "onnx":
         parser.error(ONNX_NOT_HELD)
+    if args.quantize and args.backend == "onnx":
+        parser.error("--quantize quantizes the torch backend; the onnx backend's is --onnx-precision")
     limit_isa(args.isa)
 
     hf_logging.set_verbosity_error()
@@ -411,8 +426,8 @@ def main(argv: list[str] | None = None) -> int:
         return image_only(args, full, machine, runs, through_n, started)
     extractors = [pipeline("feature-extraction", model=str(folder)) for folder in folders.values()]
     params = {
-        "model": sum(p.numel() for p in full.model.parameters()),
-        "encoders": sum(sum(p.numel() for p in h.model.parameters()) for h in full.encoders.values()),
+        "model": parameter_count(full.model),
+        "encoders": sum(parameter_count(h.model) for h in full.encoders.values()),
     }
 
     rows, numbers = [], {}

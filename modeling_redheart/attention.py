@@ -41,6 +41,9 @@ class RedHeartAttention(nn.Module):
     """
 
     is_causal = False
+    #: Linear layers int8 quantization keeps float32 (``redheart.pipelines.quantization``): their weights are
+    #: read as matrices by :meth:`absorbed_cross_attention`.
+    float_linears = ("k_proj", "v_proj")
 
     def __init__(self, config, hidden_size: int, num_heads: int, dropout: float) -> None:
         super().__init__()

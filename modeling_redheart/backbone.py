@@ -15,6 +15,9 @@ class TaskAttentionPooling(nn.Module):
     into the token space once, instead of every token being projected to `num_tasks` keys and values.
     """
 
+    #: Kept float32 by int8 quantization: :meth:`forward` reads their weights as matrices.
+    float_linears = ("key", "value")
+
     def __init__(self, hidden_size: int, num_tasks: int, eps: float) -> None:
         super().__init__()
         self.num_tasks = num_tasks

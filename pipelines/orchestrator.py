@@ -40,6 +40,7 @@ import torch
 
 from .ethics_emotion import DEFAULT_BATCH_SIZE, TASK, EthicsEmotionPipeline
 from .precision import parse_dtype
+from .quantization import check_quantization
 from .stage_metrics import StageMetrics
 from .text import InputError, normalise_text
 
@@ -52,6 +53,8 @@ class ProductionConfig:
     device / dtype: placement of the model and encoders; ``dtype="auto"`` (default) computes in the fastest dtype
         the device runs natively whatever the stored one, an explicit ``"float32"``/``"bfloat16"``/``"float16"``
         as asked (warned once when emulated); another value is a ValueError here (:mod:`.precision`).
+    quantize: ``"int8"``: the linear layers of model and encoders as dynamic int8, the rest float32
+        (:mod:`.quantization`); another value is a ValueError here.
     trust_remote_code: load through the model folder's shipped code instead of the installed library.
     max_batch_size / max_wait_ms: micro-batching of concurrent ``process`` calls.
     encoder_workers: threads running different encoders concurrently (``"auto"`` or an int >= 1).
@@ -66,6 +69,7 @@ class ProductionConfig:
     model: Any
     device: Any = None
     dtype: Any = "auto"
+    quantize: str | None = None
     trust_remote_code: bool = False
     max_batch_size: int = DEFAULT_BATCH_SIZE
     max_wait_ms: float = 5.0
@@ -79,6 +83,7 @@ class ProductionConfig:
     def __post_init__(self) -> None:
         try:
             parse_dtype(self.dtype)
+            check_quantization(self.quantize)
         except ValueError as err:
             raise ValueError(f"ProductionConfig.{err}") from None
         if not isinstance(self.max_batch_size, int) or self.max_batch_size < 1:
@@ -148,6 +153,7 @@ class ProductionOrchestrator:
             model=config.model,
             device=config.device,
             dtype=config.dtype,
+            quantize=config.quantize,
             trust_remote_code=config.trust_remote_code,
             encoder_workers=workers,
             cache_size=config.cache_size,

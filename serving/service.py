@@ -114,6 +114,7 @@ class AnalysisService:
             max_wait_ms=self.settings.max_wait_ms,
             cache_size=self.settings.cache_size,
             torch_threads=self.settings.torch_threads,
+            quantize=self.settings.quantize,
             # every label ranked once; each request's top_k/threshold picks from that ranking
             call_options={"top_k": None, "max_chars": self.settings.max_text_chars},
             face_analyzer=self.settings.face_model,

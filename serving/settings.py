@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..encoders.image.inputs import OVERSIZE_MODES as IMAGE_OVERSIZE
+from ..pipelines.quantization import check_quantization
 
 #: The environment variable holding the optional API key (a bearer token).
 API_KEY_ENV = "REDHEART_API_KEY"
@@ -26,6 +27,8 @@ class ServingSettings:
     #: Model placement and worker threads (``None``: the orchestrator's defaults).
     device: str | None = None
     torch_threads: int | None = None
+    #: ``"int8"``: the linear layers of model and encoders as dynamic int8 (``redheart.pipelines.quantization``).
+    quantize: str | None = None
     #: Micro-batching of concurrent texts: at most this many per model call, waiting at most this long.
     max_batch_size: int = 8
     max_wait_ms: float = 5.0
@@ -112,6 +115,10 @@ class ServingSettings:
             raise ValueError(
                 f"ServingSettings.image_oversize must be one of {IMAGE_OVERSIZE}, got {self.image_oversize!r}"
             )
+        try:
+            check_quantization(self.quantize)
+        except ValueError as err:
+            raise ValueError(f"ServingSettings.{err}") from None
         if isinstance(self.cors_origins, str):
             raise TypeError("ServingSettings.cors_origins is a tuple of origins, not a string")
 

@@ -35,6 +35,19 @@ def test_json_output_equals_the_pipeline(tiny_system):
         assert got["integrated"] == pytest.approx(want["integrated"], abs=1e-6)
 
 
+def test_quantized_json_output_equals_the_quantized_pipeline(tiny_system):
+    run = _run("--model", str(tiny_system), "--quantize", "int8", "--json", *TEXTS)
+    assert run.returncode == 0, run.stderr
+    printed = json.loads(run.stdout)
+    direct = pipeline("ethics-emotion", model=str(tiny_system), quantize="int8")(TEXTS)
+    for got, want in zip(printed, direct, strict=True):
+        assert got["metadata"]["model"]["backend"] == "torch-int8"
+        assert got["analysis"]["emotion"]["labels"] == pytest.approx(
+            want["analysis"]["emotion"]["labels"], abs=1e-6
+        )
+    assert _run("--quantize", "int4", "x").returncode == 2  # argparse names the choices
+
+
 def test_summary_shows_the_results_numbers(tiny_pipeline):
     result = tiny_pipeline(TEXTS[1])
     text = summary(TEXTS[1], result)

@@ -60,6 +60,7 @@ from typing import Any
 
 import numpy as np
 
+from ..pipelines.quantization import QUANTIZATIONS, check_quantization
 from .collate import texts_by_language
 from .evaluation import sets
 from .evaluation.crosslingual import crosslingual_agreement
@@ -71,7 +72,7 @@ from .evaluation.model_folder import (
     surd_head_metric,
     training_info,
 )
-from .evaluation.predictions import describe_encoders, predict_tables, predict_tables_onnx
+from .evaluation.predictions import describe_encoders, predict_tables, predict_tables_from_tokens
 from .evaluation.scores import confidence_calibration, metric_functions, reported
 from .evaluation.sets import ANCHORS, build_tables, evaluation_settings
 from .evaluation.thresholds import model_thresholds
@@ -111,6 +112,7 @@ def score_model(
     backend: str = "torch",
     onnx_folder: str | None = None,
     onnx_precision: str = "int8",
+    quantize: str | None = None,
 ) -> ScoredModel:
     """Run every evaluation of the module docstring on the model in ``model_dir``.
 
@@ -118,6 +120,8 @@ def score_model(
     ``None`` or 0 = all. ``batch_size`` / ``ece_bins``: None = the training config's ``eval`` section.
     ``backend="onnx"``: the outputs come from the exported ONNX graphs (``onnx_folder``, default: the cache folder,
     exported on first use) in ``onnx_precision``, reading the same tokens as the torch features.
+    ``quantize="int8"`` (torch only): the model's and encoders' linear layers as dynamic int8
+    (:mod:`redheart.pipelines.quantization`), the encoders run live on the same tokens.
     """
     from .features import build_stores
 
@@ -134,10 +138,21 @@ def score_model(
         ece_bins=ece_bins,
         progress=progress,
     )
+    check_quantization(quantize)
+    if quantize is not None and backend != "torch":
+        raise ValueError(
+            f"quantize={quantize!r} quantizes the torch backend; the onnx one's is onnx_precision"
+        )
     tables, sizes, skipped = build_tables(settings, config.encoders, data_dir)
-    if backend == "onnx":
-        preds, encoders_used = predict_tables_onnx(
-            model, tables, settings, onnx_folder, onnx_precision, progress
+    if backend == "onnx" or quantize is not None:
+        preds, encoders_used = predict_tables_from_tokens(
+            model,
+            tables,
+            settings,
+            quantize=quantize,
+            onnx_folder=onnx_folder,
+            onnx_precision=onnx_precision,
+            progress=progress,
         )
     elif backend == "torch":
         stores = build_stores(settings.cfg, config, texts_by_language(tables.values()), None, print_fn)
@@ -166,7 +181,9 @@ def score_model(
     results = {
         "model_dir": shown_path(model_dir),
         "encoders": encoders_used,
-        "backend": backend if backend == "torch" else f"onnx-{onnx_precision}",
+        "backend": f"onnx-{onnx_precision}"
+        if backend == "onnx"
+        else "-".join(filter(None, (backend, quantize))),
         "preset_shape": {
             "backbone_hidden": config.backbone.hidden_size,
             "backbone_layers": config.backbone.num_hidden_layers,
@@ -238,6 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         "--onnx-folder", default=None, help="an ONNX export (default: the cache, exported on first use)"
     )
     p.add_argument("--onnx-precision", choices=("int8", "fp32"), default="int8")
+    p.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        default=None,
+        help="torch backend: the linear layers of model and encoders as dynamic int8 (encoders run live)",
+    )
     args = p.parse_args(argv)
     try:
         cap = "config" if args.max_per_set is None else args.max_per_set
@@ -251,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             backend=args.backend,
             onnx_folder=args.onnx_folder,
             onnx_precision=args.onnx_precision,
+            quantize=args.quantize,
         )
     except (EvaluationError, FileNotFoundError, ValueError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -90,7 +90,7 @@ def predict(
     return arrays
 
 
-def predict_onnx(
+def predict_from_tokens(
     runner: Any,
     encoders: Any,
     table: ExampleTable,
@@ -98,13 +98,14 @@ def predict_onnx(
     *,
     batch_size: int = 128,
     progress: bool = False,
-    desc: str = "predict (onnx)",
+    desc: str = "predict from tokens",
 ) -> dict[str, np.ndarray]:
-    """:func:`predict`'s outputs from an ONNX runner (``redheart.onnx_backend``) reading token ids.
+    """:func:`predict`'s outputs from a runner reading token ids: the ONNX graphs (``redheart.onnx_backend``), or
+    torch with quantized layers (``evaluation.predictions.TorchRunner``).
 
     Each text is cut as the feature stores cut it (content tokens up to ``max_length`` minus the special tokens;
     None: the encoder's own window, as a tuned encoder's collator reads it), so
-    torch (on cached features) and ONNX read the same tokens and their metrics are comparable.
+    torch (on cached features) and a runner read the same tokens and their metrics are comparable.
     """
     from tqdm.auto import tqdm
 

@@ -38,17 +38,43 @@ def test_bench_inference_quick_writes_both_inputs(tmp_path, capsys, load_benchma
     assert f"CPU capability {cpu_capability()}" in printed and f"computes in {auto}" in printed
 
 
-def test_bench_inference_held_to_avx2_reruns_in_float32(tmp_path):
-    """``--isa avx2``: the run's header and numbers say AVX2 kernels and float32, whatever this CPU has."""
+@pytest.mark.parametrize(
+    ("extra", "backend", "computes"),
+    [([], "torch", "float32"), (["--quantize", "int8"], "torch-int8", "torch (int8 linear layers, float32)")],
+)
+def test_bench_inference_held_to_avx2_reruns_in_float32(tmp_path, extra, backend, computes):
+    """``--isa avx2``: the run's header and numbers say AVX2 kernels and float32 (with ``--quantize int8``: int8
+    linear layers around it), whatever this CPU has."""
     out = tmp_path / "bench.json"
     env = {k: v for k, v in os.environ.items() if k not in ISA_LIMITS["avx2"]}
     script = Path(__file__).parents[2] / "benchmarks" / "bench_inference.py"
-    args = [sys.executable, str(script), "--quick", "--runs", "2", "--isa", "avx2", "--json", str(out)]
+    args = [
+        sys.executable,
+        str(script),
+        "--quick",
+        "--runs",
+        "2",
+        "--isa",
+        "avx2",
+        *extra,
+        "--json",
+        str(out),
+    ]
     run = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
-    meta = json.loads(out.read_text())["meta"]
-    assert (meta["cpu_capability"], meta["isa_limit"], meta["dtype"]) == ("AVX2", "avx2", "float32")
+    numbers = json.loads(out.read_text())
+    meta = numbers["meta"]
+    assert (meta["cpu_capability"], meta["isa_limit"], meta["dtype"]) == ("AVX2", "avx2", computes)
+    assert meta["backend"] == backend
+    _check_rows(numbers)
     assert "CPU capability AVX2 (bf16 emulated) | kernels held to avx2 by" in run.stdout
+
+
+def test_bench_inference_quantize_with_onnx_is_refused(capsys, load_benchmark):
+    with pytest.raises(SystemExit) as exit_info:
+        load_benchmark("bench_inference").main(["--quick", "--quantize", "int8", "--backend", "onnx"])
+    assert exit_info.value.code == 2
+    assert "--quantize quantizes the torch backend" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,13 @@
-"""The model's outputs on example tables: torch on cached encoder features, or the exported ONNX graphs."""
+"""The model's outputs on example tables: torch on cached encoder features, or from token ids -- the exported ONNX
+graphs, or torch with int8 linear layers (``quantize="int8"``), which need the encoders run live."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
+import torch
 
 from ..collate import Collator, ExampleTable
 from .sets import EVALUATED_TASKS, EvaluationSettings
@@ -23,24 +28,58 @@ def predict_tables(
     return preds
 
 
-def predict_tables_onnx(
+class TorchRunner:
+    """The ONNX runner's interface (``run(route, feeds)``) on the torch modules: each encoder of the route, then the
+    model, from token ids (:class:`redheart.onnx_backend.graph.InferenceGraph`, the export's own reference)."""
+
+    def __init__(self, model: torch.nn.Module, bank: Any, quantize: str) -> None:
+        self.model, self.bank, self.quantize = model, bank, quantize
+
+    def run(self, route: Sequence[str], feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray | None]:
+        from ...onnx_backend.graph import ENCODER_INPUTS, InferenceGraph
+        from ...pipelines.result import OUTPUT_FIELDS
+
+        graph = InferenceGraph(self.model, {n: self.bank[n].model for n in route}, route)
+        inputs = [torch.from_numpy(feeds[f"{n}_{part}"]) for n in route for part in ENCODER_INPUTS]
+        with torch.inference_mode():
+            named = graph.named_outputs(*inputs, torch.from_numpy(feeds["language_ids"]))
+        outputs: dict[str, np.ndarray | None] = dict.fromkeys(OUTPUT_FIELDS)
+        outputs.update({name: value.float().numpy() for name, value in named.items()})
+        return outputs
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": "torch", "quantize": self.quantize}
+
+
+def predict_tables_from_tokens(
     model,
     tables: dict[str, ExampleTable],
     settings: EvaluationSettings,
-    folder: str | None,
-    precision: str,
-    progress: bool,
+    *,
+    quantize: str | None = None,
+    onnx_folder: str | None = None,
+    onnx_precision: str = "int8",
+    progress: bool = True,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The outputs of the exported ONNX graphs on every table, and the encoders they hold."""
+    """The outputs on every table from token ids, and the encoders read: torch with ``quantize`` applied to the
+    model and the encoders, or (``quantize=None``) the exported ONNX graphs in ``onnx_precision``."""
     from ...encoders.bank import EncoderBank
-    from ...onnx_backend import load_runner
-    from ..predict import predict_onnx
+    from ..predict import predict_from_tokens
 
     bank = EncoderBank.from_config(model.config, dtype="float32")
-    runner = load_runner(model, bank, folder, precision)
+    if quantize is not None:
+        from ...pipelines.quantization import quantize_int8
+
+        for module in (model, *(handle.model for handle in bank.values())):
+            quantize_int8(module)
+        runner: Any = TorchRunner(model, bank, quantize)
+    else:
+        from ...onnx_backend import load_runner
+
+        runner = load_runner(model, bank, onnx_folder, onnx_precision)
     max_length = settings.cfg.features.max_length
     preds = {
-        key: predict_onnx(
+        key: predict_from_tokens(
             runner,
             bank,
             table,
@@ -51,7 +90,7 @@ def predict_tables_onnx(
         )
         for key, table in tables.items()
     }
-    used = {item["name"]: {**item, "onnx": runner.describe()} for item in bank.describe()}
+    used = {item["name"]: {**item, "runner": runner.describe()} for item in bank.describe()}
     return preds, used
 
 
