@@ -67,3 +67,41 @@ def test_evaluate_cli_matches_the_pipeline_and_sklearn(data_dir, monkeypatch, tm
     record = json.loads((DEFAULT_MODEL_DIR / RECORD).read_text())
     surd = results["metrics"]["surd_head_heldout"]
     assert (surd["mae"], surd["n"]) == (record["heldout_mae_after"], record["heldout_targets"])
+
+
+def test_evaluate_quantized_matches_the_quantized_pipeline(data_dir, monkeypatch, tmp_path):
+    """``--quantize int8``: the encoders run live from token ids with int8 linear layers; the figure is the one the
+    int8 pipeline's own answers give (up to texts near the threshold: activations are scaled per call)."""
+    from sklearn.metrics import accuracy_score
+    from transformers import pipeline
+
+    import redheart  # noqa: F401  (registers the task)
+    from redheart.training import evaluate
+    from redheart.training.evaluation import sets
+
+    small = {k: v for k, v in sets.EVALUATIONS.items() if v[0] == "ethics_deontology"}
+    monkeypatch.setattr(sets, "EVALUATIONS", small)
+    out = tmp_path / "results.json"
+    argv = [
+        str(DEFAULT_MODEL_DIR),
+        "--data-dir",
+        str(data_dir),
+        "--max-per-set",
+        str(ROWS),
+        "--out",
+        str(out),
+    ]
+    assert evaluate.main([*argv, "--no-progress", "--quantize", "int8"]) == 0
+    results = json.loads(out.read_text())
+    assert results["backend"] == "torch-int8"
+    assert {e["runner"]["quantize"] for e in results["encoders"].values()} == {"int8"}
+
+    pipe = pipeline("ethics-emotion", model=str(DEFAULT_MODEL_DIR), quantize="int8")
+    _, rows = sets.evaluated_split(
+        DEFAULT_MODEL_DIR, "ethics_deontology", data_dir=str(data_dir), max_per_set=ROWS
+    )
+    said = [pipe(text)["analysis"]["bentham"]["acceptability"]["deontology"] >= 0.5 for text in rows["text"]]
+    gold = [label >= 0.5 for label in rows["acceptable"]]
+    deontology = results["metrics"]["ethics_deontology_test"]
+    assert deontology["accuracy"] == pytest.approx(accuracy_score(gold, said), abs=2.5 / ROWS)
+    assert evaluate.main([*argv, "--quantize", "int8", "--backend", "onnx"]) == 2  # refused, said on stderr
