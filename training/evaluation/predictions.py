@@ -32,14 +32,18 @@ class TorchRunner:
     """The ONNX runner's interface (``run(route, feeds)``) on the torch modules: each encoder of the route, then the
     model, from token ids (:class:`redheart.onnx_backend.graph.InferenceGraph`, the export's own reference)."""
 
-    def __init__(self, model: torch.nn.Module, bank: Any, quantize: str) -> None:
+    def __init__(self, model: torch.nn.Module, bank: Any, quantize: str | None) -> None:
         self.model, self.bank, self.quantize = model, bank, quantize
+        self._graphs: dict[tuple[str, ...], torch.nn.Module] = {}
 
     def run(self, route: Sequence[str], feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray | None]:
         from ...onnx_backend.graph import ENCODER_INPUTS, InferenceGraph
         from ...pipelines.result import OUTPUT_FIELDS
 
-        graph = InferenceGraph(self.model, {n: self.bank[n].model for n in route}, route)
+        route = tuple(route)
+        if route not in self._graphs:
+            self._graphs[route] = InferenceGraph(self.model, {n: self.bank[n].model for n in route}, route)
+        graph = self._graphs[route]
         inputs = [torch.from_numpy(feeds[f"{n}_{part}"]) for n in route for part in ENCODER_INPUTS]
         with torch.inference_mode():
             named = graph.named_outputs(*inputs, torch.from_numpy(feeds["language_ids"]))
