@@ -13,6 +13,25 @@ from redheart.pipelines.registration import DEFAULT_MODEL_DIR
 ROWS = 40
 
 
+def _evaluate_argv(monkeypatch, tmp_path, data_dir, datasets: tuple[str, ...]) -> list[str]:
+    """The evaluation's command line on the shipped model, ``ROWS`` rows of only ``datasets``, into
+    ``tmp_path/results.json``."""
+    from redheart.training.evaluation import sets
+
+    kept = {k: v for k, v in sets.EVALUATIONS.items() if v[0] in datasets}
+    monkeypatch.setattr(sets, "EVALUATIONS", kept)
+    out = tmp_path / "results.json"
+    return [
+        str(DEFAULT_MODEL_DIR),
+        "--data-dir",
+        str(data_dir),
+        "--max-per-set",
+        str(ROWS),
+        "--out",
+        str(out),
+    ]
+
+
 def _deontology_accuracy(pipe, data_dir) -> float:
     """Accuracy of the pipeline's own deontology answers on the evaluated rows, computed with scikit-learn."""
     from sklearn.metrics import accuracy_score
@@ -35,21 +54,10 @@ def test_evaluate_cli_matches_the_pipeline_and_sklearn(data_dir, monkeypatch, tm
     from redheart.training.evaluation import sets
     from redheart.training.surd_head import RECORD
 
-    small = {k: v for k, v in sets.EVALUATIONS.items() if v[0] in ("ethics_deontology", "kote")}
-    monkeypatch.setattr(sets, "EVALUATIONS", small)
-    out = tmp_path / "results.json"
-    argv = [
-        str(DEFAULT_MODEL_DIR),
-        "--data-dir",
-        str(data_dir),
-        "--max-per-set",
-        str(ROWS),
-        "--out",
-        str(out),
-    ]
+    argv = _evaluate_argv(monkeypatch, tmp_path, data_dir, ("ethics_deontology", "kote"))
     assert evaluate.main([*argv, "--no-progress"]) == 0
     assert "results:" in capsys.readouterr().out
-    results = json.loads(out.read_text())
+    results = json.loads((tmp_path / "results.json").read_text())
     assert results["model_dir"] == "models/red-heart-small-e5"  # inside the repository: no local path
 
     pipe = pipeline("ethics-emotion", model=str(DEFAULT_MODEL_DIR), dtype="float32")
@@ -84,22 +92,10 @@ def test_evaluate_quantized_matches_the_quantized_pipeline(data_dir, monkeypatch
 
     import redheart  # noqa: F401  (registers the task)
     from redheart.training import evaluate
-    from redheart.training.evaluation import sets
 
-    small = {k: v for k, v in sets.EVALUATIONS.items() if v[0] == "ethics_deontology"}
-    monkeypatch.setattr(sets, "EVALUATIONS", small)
-    out = tmp_path / "results.json"
-    argv = [
-        str(DEFAULT_MODEL_DIR),
-        "--data-dir",
-        str(data_dir),
-        "--max-per-set",
-        str(ROWS),
-        "--out",
-        str(out),
-    ]
+    argv = _evaluate_argv(monkeypatch, tmp_path, data_dir, ("ethics_deontology",))
     assert evaluate.main([*argv, "--no-progress", "--quantize", "int8"]) == 0
-    results = json.loads(out.read_text())
+    results = json.loads((tmp_path / "results.json").read_text())
     assert results["backend"] == "torch-int8"
     assert {e["runner"]["quantize"] for e in results["encoders"].values()} == {"int8"}
 
