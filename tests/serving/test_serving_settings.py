@@ -61,10 +61,13 @@ def test_flags_map_to_settings(monkeypatch):
             "4",
             "--cors-origin",
             "http://a.test",
+            "--quantize",
+            "int8",
         ]
     )
     settings = settings_from_args(args)
     assert (settings.model, settings.port, settings.workers) == ("m", 9000, 2)
+    assert settings.quantize == "int8" and settings_from_args(build_parser().parse_args([])).quantize is None
     assert settings.max_texts_per_request == 4 and settings.cors_origins == ("http://a.test",)
 
 
