@@ -71,7 +71,7 @@ from ..encoders.errors import EncoderConfigError
 from ..encoders.handle import TokenizedText
 from .explain.clauses import clause_count
 from .precision import cpu_capability, dtype_name, parse_dtype, resolve_dtype
-from .quantization import check_quantization, quantize_int8
+from .quantization import backend_label, check_quantization, quantize_int8
 from .result import aggregate_windows, build_result, window_outputs
 from .text import (
     DEFAULT_MAX_CHARS,
@@ -163,9 +163,9 @@ class EthicsEmotionPipeline(Pipeline):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         #: ``"int8"``: the torch model's and encoders' linear layers run as int8 (:mod:`.quantization`).
-        self.quantize = check_quantization(quantize)
+        self.quantize = check_quantization(quantize, backend)
         if self.quantize is not None:
-            dtype = _quantized_dtype(self.quantize, dtype, backend, encoders, encoder_dtype)
+            dtype = _quantized_dtype(self.quantize, dtype, encoders, encoder_dtype)
         if parse_dtype(dtype) is None and backend == "onnx":
             # The torch modules are only the export's source: float32, so the weights' fingerprint matches an
             # export made on any machine (the graphs compute in float32 / int8 whatever dtype torch would use).
@@ -242,8 +242,8 @@ class EthicsEmotionPipeline(Pipeline):
     def backend_name(self) -> str:
         """What computes the outputs: ``torch``, ``torch-int8`` (quantized linear layers), ``onnx-<precision>``."""
         if self.onnx is not None:
-            return f"onnx-{self.onnx.precision}"
-        return "torch" if self.quantize is None else f"torch-{self.quantize}"
+            return backend_label("onnx", onnx_precision=self.onnx.precision)
+        return backend_label("torch", self.quantize)
 
     def describe_model(self) -> dict[str, Any]:
         """``metadata.model``: identity, backend, the dtype computed in and the CPU capability (the results, the
@@ -809,12 +809,8 @@ class EthicsEmotionPipeline(Pipeline):
         return streams.analyze_stream_results(results, timestamps, temperatures=temperatures, **options)
 
 
-def _quantized_dtype(quantize: str, dtype: Any, backend: str, encoders: Any, encoder_dtype: Any) -> str:
+def _quantized_dtype(quantize: str, dtype: Any, encoders: Any, encoder_dtype: Any) -> str:
     """The dtype around ``quantize``'s int8 products (float32), after refusing what cannot go with it."""
-    if backend != "torch":
-        raise ValueError(
-            f"quantize={quantize!r} quantizes the torch backend; with backend={backend!r} use onnx_precision"
-        )
     for name, value in (("dtype", dtype), ("encoder_dtype", encoder_dtype)):
         asked = parse_dtype(value)
         if asked not in (None, torch.float32):

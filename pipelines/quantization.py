@@ -43,12 +43,26 @@ QUANTIZATIONS = ("int8",)
 ENCODER_DOWN_PROJECTION = re.compile(r"(^|\.)layer\.\d+\.output\.dense$")
 
 
-def check_quantization(value: Any) -> str | None:
-    """``value`` if it is None or a known quantization, else a ``ValueError`` naming the accepted ones."""
-    if value is None or value in QUANTIZATIONS:
-        return value
-    accepted = ", ".join(repr(name) for name in QUANTIZATIONS)
-    raise ValueError(f"quantize={value!r} is not supported; use None (float weights) or one of {accepted}")
+def check_quantization(value: Any, backend: str = "torch") -> str | None:
+    """``value`` if it is None or a known quantization for the torch ``backend``, else a ``ValueError``: naming the
+    accepted values, or saying that another backend has its own precision option."""
+    if value is not None and value not in QUANTIZATIONS:
+        accepted = ", ".join(repr(name) for name in QUANTIZATIONS)
+        raise ValueError(
+            f"quantize={value!r} is not supported; use None (float weights) or one of {accepted}"
+        )
+    if value is not None and backend != "torch":
+        raise ValueError(
+            f"quantize={value!r} quantizes the torch backend; with backend={backend!r} use onnx_precision"
+        )
+    return value
+
+
+def backend_label(backend: str, quantize: str | None = None, onnx_precision: str = "int8") -> str:
+    """What computed the outputs, as results and metadata name it: ``torch``, ``torch-int8``, ``onnx-<precision>``."""
+    if backend == "onnx":
+        return f"onnx-{onnx_precision}"
+    return backend if quantize is None else f"{backend}-{quantize}"
 
 
 def quantized_linear_names(module: nn.Module) -> set[str]:

@@ -60,7 +60,7 @@ from typing import Any
 
 import numpy as np
 
-from ..pipelines.quantization import QUANTIZATIONS, check_quantization
+from ..pipelines.quantization import QUANTIZATIONS, backend_label, check_quantization
 from .collate import texts_by_language
 from .evaluation import sets
 from .evaluation.crosslingual import crosslingual_agreement
@@ -138,11 +138,7 @@ def score_model(
         ece_bins=ece_bins,
         progress=progress,
     )
-    check_quantization(quantize)
-    if quantize is not None and backend != "torch":
-        raise ValueError(
-            f"quantize={quantize!r} quantizes the torch backend; the onnx one's is onnx_precision"
-        )
+    check_quantization(quantize, backend)
     tables, sizes, skipped = build_tables(settings, config.encoders, data_dir)
     if backend == "onnx" or quantize is not None:
         preds, encoders_used = predict_tables_from_tokens(
@@ -181,9 +177,7 @@ def score_model(
     results = {
         "model_dir": shown_path(model_dir),
         "encoders": encoders_used,
-        "backend": f"onnx-{onnx_precision}"
-        if backend == "onnx"
-        else "-".join(filter(None, (backend, quantize))),
+        "backend": backend_label(backend, quantize, onnx_precision),
         "preset_shape": {
             "backbone_hidden": config.backbone.hidden_size,
             "backbone_layers": config.backbone.num_hidden_layers,
