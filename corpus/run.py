@@ -124,6 +124,12 @@ class Processes:
         if self.count > 1:
             self.state.wait_for_everyone()
 
+    def close(self) -> None:
+        """Leave the process group: a gloo group still alive at interpreter exit can abort the process
+        ("terminate called without an active exception") after its work is done."""
+        if self.count > 1:
+            self.state.destroy_process_group()
+
     def gather(self, value: Any) -> list[Any]:
         if self.count == 1:
             return [value]
@@ -370,6 +376,16 @@ def analyze_corpus(job: CorpusJob, pipe: EthicsEmotionPipeline | None = None) ->
     """Run ``job`` in this process (one of several under a launcher); the main process returns the manifest."""
     started = time.perf_counter()
     processes = start_processes(job.cpu)
+    try:
+        return _analyze(job, pipe, processes, started)
+    finally:
+        processes.close()
+
+
+def _analyze(
+    job: CorpusJob, pipe: EthicsEmotionPipeline | None, processes: Processes, started: float
+) -> dict[str, Any] | None:
+    """:func:`analyze_corpus` once the processes have met."""
     job.source.check()  # a wrong column or format fails before any model loads
     out = job.output
     out.mkdir(parents=True, exist_ok=True)
