@@ -112,8 +112,11 @@ class RedHeartAttention(nn.Module):
         key_weight, key_bias = self.k_proj.weight.to(dtype), self.k_proj.bias.to(dtype)
         value_weight, value_bias = self.v_proj.weight.to(dtype), self.v_proj.bias.to(dtype)
 
-        # Matmuls broadcast over the batch rather than einsum: the same sums, single MatMul nodes in ONNX.
-        absorbed = torch.matmul(query, key_weight.view(heads, head_dim, -1))  # [B, H, Q, d]
+        # One batched product per head over all (text, query) rows: a matmul broadcasting the [H, e, d] weights
+        # over the batch would first copy them once per text (torch expands, then copies, its operands).
+        rows = query.transpose(0, 1).reshape(heads, batch * q_len, head_dim)  # [H, B*Q, e]
+        absorbed = torch.bmm(rows, key_weight.view(heads, head_dim, -1))  # [H, B*Q, d]
+        absorbed = absorbed.view(heads, batch, q_len, -1).transpose(0, 1)  # [B, H, Q, d]
         scores = torch.bmm(absorbed.reshape(batch, heads * q_len, -1), context.transpose(1, 2))
         scores = scores.view(batch, heads, q_len, -1)  # [B, H, Q, K]
         scores = scores + torch.matmul(query, key_bias.view(heads, head_dim, 1))  # [B, H, Q, 1]
@@ -127,9 +130,10 @@ class RedHeartAttention(nn.Module):
         mixed = torch.bmm(
             weights.reshape(batch, heads * q_len, -1), context
         )  # attention-weighted raw context
-        mixed = mixed.view(batch, heads, q_len, -1)
+        mixed = mixed.view(batch, heads, q_len, -1).transpose(0, 1).reshape(heads, batch * q_len, -1)
         value_weight = value_weight.view(heads, head_dim, -1).transpose(1, 2)  # [H, d, e]
-        output = torch.matmul(mixed, value_weight).transpose(1, 2)  # [B, Q, H, e]
+        output = torch.bmm(mixed, value_weight).view(heads, batch, q_len, head_dim)  # [H, B, Q, e]
+        output = output.permute(1, 2, 0, 3)  # [B, Q, H, e]
         output = output + value_bias.view(heads, head_dim)
         return self.o_proj(output.reshape(batch, q_len, -1))
 
