@@ -104,25 +104,34 @@ class EncoderBank(Mapping[str, EncoderHandle]):
         return {name: handle.languages for name, handle in self._handles.items()}
 
     def encode(
-        self, name: str, rows: Sequence[Sequence[int]], keys: Sequence[tuple] | None = None
+        self,
+        name: str,
+        rows: Sequence[Sequence[int]],
+        keys: Sequence[tuple] | None = None,
+        max_tokens: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hidden states and mask of one encoder for ``rows`` of token ids; cached per row when keys are given."""
+        """Hidden states and mask of one encoder for ``rows`` of token ids; cached per row when keys are given;
+        run in groups of at most ``max_tokens`` padded tokens (:meth:`EncoderHandle.run`)."""
         if self.metrics is None:
-            return self._encode(name, rows, keys)
+            return self._encode(name, rows, keys, max_tokens)
         with self.metrics.time(f"encoder:{name}"):
-            return self._encode(name, rows, keys)
+            return self._encode(name, rows, keys, max_tokens)
 
     def _encode(
-        self, name: str, rows: Sequence[Sequence[int]], keys: Sequence[tuple] | None
+        self,
+        name: str,
+        rows: Sequence[Sequence[int]],
+        keys: Sequence[tuple] | None,
+        max_tokens: int | None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         handle = self._handles[name]
         if self.cache is None or keys is None:
-            return handle.run(rows)
+            return handle.run(rows, max_tokens)
         full_keys = [(key, name, handle.revision, len(row)) for key, row in zip(keys, rows, strict=True)]
         found = [self.cache.get(key) for key in full_keys]
         todo = [i for i, value in enumerate(found) if value is None]
         if todo:
-            hidden, _ = handle.run([rows[i] for i in todo])
+            hidden, _ = handle.run([rows[i] for i in todo], max_tokens)
             for j, i in enumerate(todo):
                 found[i] = hidden[j, : len(rows[i])].detach().to("cpu", copy=True)
                 self.cache.put(full_keys[i], found[i])

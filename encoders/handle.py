@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 
 @dataclass(frozen=True)
@@ -88,10 +89,42 @@ class EncoderHandle:
             mask[i, : len(row)] = 1
         return ids, mask
 
-    def run(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pad ``rows`` of token ids (special tokens included) and return ``(last_hidden_state, mask)``."""
+    def run(
+        self, rows: Sequence[Sequence[int]], max_tokens: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pad ``rows`` of token ids (special tokens included) and return ``(last_hidden_state, mask)``.
+
+        With ``max_tokens`` the encoder reads consecutive groups of rows of at most that many padded tokens (one
+        row at least) and their states are padded back into one batch: on a CPU, long rows run faster per row a
+        few at a time (their activations stay in cache). Positions past a row's length hold zeros then.
+        """
+        groups = token_groups([len(row) for row in rows], max_tokens)
+        parts = [self._run_padded([rows[i] for i in group]) for group in groups]
+        if len(parts) == 1:
+            return parts[0]
+        length = max(hidden.shape[1] for hidden, _ in parts)
+        hidden = torch.cat([F.pad(h, (0, 0, 0, length - h.shape[1])) for h, _ in parts])
+        mask = torch.cat([F.pad(m, (0, length - m.shape[1])) for _, m in parts])
+        return hidden, mask
+
+    def _run_padded(self, rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         ids, mask = self.pad(rows)
         context = torch.inference_mode() if self.frozen else nullcontext()
         with context:
             out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
         return out.last_hidden_state, mask.to(self.device)
+
+
+def token_groups(lengths: Sequence[int], max_tokens: int | None) -> list[range]:
+    """Consecutive index ranges of ``lengths`` whose rows x longest length stays within ``max_tokens`` (a row longer
+    than that alone); one range of everything when ``max_tokens`` is None."""
+    if max_tokens is None:
+        return [range(len(lengths))]
+    groups, start, longest = [], 0, 0
+    for i, length in enumerate(lengths):
+        longest = max(longest, length)
+        if i > start and (i + 1 - start) * longest > max_tokens:
+            groups.append(range(start, i))
+            start, longest = i, length
+    groups.append(range(start, len(lengths)))
+    return groups

@@ -15,14 +15,14 @@ Per call (``pipe(text_or_texts, **options)``):
 3. each routed encoder tokenises the text once; long texts are cut into windows (:mod:`.windows`); an
    encoder's window holds at most its ``max_length`` tokens and at most its share of
    ``backbone.max_fused_tokens`` (counted after ``backbone.token_pool_stride``);
-4. the call's texts are taken longest first, ``batch_size`` at a time, and their windows batched (at most
-   ``batch_size`` windows and ``max_batch_tokens`` padded tokens per model call, grouped by encoder route, sorted
-   by length), so each call pads little and long windows run few at a time; the encoders and
+4. the call's texts are taken longest first, ``batch_size`` at a time, and their windows batched (``batch_size``
+   windows per model call, grouped by encoder route, sorted by length), so each call pads little; an encoder reads
+   a model call's windows in groups of at most ``max_batch_tokens`` padded tokens; the encoders and
    the model run under ``torch.inference_mode`` (or as ONNX graphs with ``backend="onnx"``);
 5. window outputs are aggregated per text and turned into the documented result (:mod:`.result`).
 
-Options: ``batch_size``; ``max_batch_tokens`` (1,024: a model call's windows x its longest window's tokens; more
-rows per call only pay on short texts, and long ones run slower per text in large batches on a CPU);
+Options: ``batch_size``; ``max_batch_tokens`` (1,024 padded tokens per encoder call, torch backend: long windows run
+a few at a time, faster per text on a CPU, while the model still reads ``batch_size`` windows per call);
 ``top_k`` (3) / ``threshold`` (None) for ``emotion.top``/``kote_top``;
 ``truncation`` = ``"chunk"`` (default: sliding windows, at most ``max_chunks`` (64) per text, more is an
 error), ``True``/``"first"`` (first window only; ``metadata.chunks.truncated`` says so) or
@@ -55,10 +55,11 @@ run as dynamic int8 -- an encoder's feed-forward down-projections kept float32 -
 from __future__ import annotations
 
 import importlib
+import itertools
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -88,8 +89,9 @@ from .windows import Window, plan_windows
 
 TASK = "ethics-emotion"
 DEFAULT_BATCH_SIZE = 8
-#: Padded tokens per model call (``max_batch_tokens``): on a 2-core CPU, 400-token windows ran 10-20 % faster per
-#: text two at a time than eight at a time (torch float32, bfloat16 and int8; README "Inference figures").
+#: Padded tokens per encoder call (``max_batch_tokens``): on a 2-core CPU a base-size encoder ran 400-token windows
+#: 10-20 % faster per text two at a time than eight at a time (float32, bfloat16 and int8; README "Inference
+#: figures"), while 16 short windows (832 tokens) still run as one call.
 DEFAULT_MAX_BATCH_TOKENS = 1024
 TRUNCATION_MODES = {"chunk": "chunk", True: "first", "first": "first", False: "error", "error": "error"}
 ERROR_MODES = ("raise", "return")
@@ -365,7 +367,7 @@ class EthicsEmotionPipeline(Pipeline):
                 or max_batch_tokens < 1
             ):
                 raise ValueError(f"max_batch_tokens must be a positive integer, got {max_batch_tokens!r}")
-            forward["window_max_tokens"] = max_batch_tokens
+            forward["encoder_max_tokens"] = max_batch_tokens
         return preprocess, forward, postprocess
 
     def get_inference_context(self):
@@ -421,7 +423,7 @@ class EthicsEmotionPipeline(Pipeline):
         self,
         items: list[PreparedItem],
         window_batch_size: int = DEFAULT_BATCH_SIZE,
-        window_max_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        encoder_max_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
     ) -> list[ItemResult]:
         texts: list[PreparedText] = []
         modality: list[dict | None] = []
@@ -430,7 +432,7 @@ class EthicsEmotionPipeline(Pipeline):
             modality.append(item.modality)
             texts.extend(item.alternatives)
             modality.extend([None] * len(item.alternatives))
-        rows, parts = self._run_windows(texts, modality, window_batch_size, window_max_tokens)
+        rows, parts = self._run_windows(texts, modality, window_batch_size, encoder_max_tokens)
         derived = getattr(self.model, "derived", None)
         results = []
         for t, prepared in enumerate(texts):
@@ -700,7 +702,7 @@ class EthicsEmotionPipeline(Pipeline):
         """Run encoders and model on every window of ``texts``; return per-window output rows and the parts.
 
         Windows are grouped by encoder route (and modality), sorted by length and cut into units of at most
-        ``batch_size`` windows and ``max_tokens`` padded tokens. With one worker, units run one after another. With several (``encoder_workers``), every
+        ``batch_size``; an encoder reads a unit in groups of at most ``max_tokens`` padded tokens. With one worker, units run one after another. With several (``encoder_workers``), every
         unit's encoder calls are queued on the bank's thread pool at once and each unit's model call follows as
         soon as its encoders are done, so encoders of one unit overlap with the model of another.
         """
@@ -710,14 +712,12 @@ class EthicsEmotionPipeline(Pipeline):
             for w in range(len(prepared.windows)):
                 groups[(prepared.route, signature)].append((t, w))
 
-        def window_tokens(entry: tuple[int, int]) -> int:
-            return max(b - a for a, b in texts[entry[0]].windows[entry[1]].spans.values())
-
         units = []
         for (route, signature), entries in groups.items():
-            entries.sort(key=window_tokens, reverse=True)
-            cut = _units(entries, batch_size, max_tokens, window_tokens)
-            units.extend((route, signature, sub) for sub in cut)
+            entries.sort(
+                key=lambda e: max(b - a for a, b in texts[e[0]].windows[e[1]].spans.values()), reverse=True
+            )
+            units.extend((route, signature, sub) for sub in _batched(entries, batch_size))
 
         def encode(unit: tuple, name: str) -> tuple[torch.Tensor, torch.Tensor]:
             handle, sub = self.encoders[name], unit[2]
@@ -726,7 +726,7 @@ class EthicsEmotionPipeline(Pipeline):
                 for t, w in sub
             ]
             keys = [(texts[t].text, texts[t].windows[w].start, texts[t].windows[w].end) for t, w in sub]
-            return self.encoders.encode(name, rows, keys)
+            return self.encoders.encode(name, rows, keys, max_tokens)
 
         def run_model(unit: tuple, encoded: dict) -> tuple[dict, tuple[str, ...]]:
             route, signature, sub = unit
@@ -870,17 +870,10 @@ def _library_part(module: str, feature: str) -> ModuleType:
         ) from exc
 
 
-def _units(entries: list, size: int, max_tokens: int, tokens: Callable[[Any], int]) -> Iterable[list]:
-    """Consecutive runs of ``entries`` (longest first) of at most ``size`` entries and ``max_tokens`` padded
-    tokens (entries x the first, longest, entry's ``tokens``); one entry always makes a unit."""
-    unit: list = []
-    for entry in entries:
-        if unit and (len(unit) == size or (len(unit) + 1) * tokens(unit[0]) > max_tokens):
-            yield unit
-            unit = []
-        unit.append(entry)
-    if unit:
-        yield unit
+def _batched(entries: list, size: int) -> Iterable[list]:
+    iterator = iter(entries)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def _item_tokens(item: PreparedItem) -> int:

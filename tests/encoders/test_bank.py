@@ -86,6 +86,19 @@ def test_bank_outputs_equal_a_direct_automodel_forward(tiny_folders):
         )
 
 
+def test_token_capped_encoding_equals_one_batch(tiny_folders):
+    """``max_tokens`` splits the rows into several encoder calls; each row's states are those of one batch."""
+    bank = EncoderBank({"a": _spec(tiny_folders["bert"], 24)})
+    handle = bank["a"]
+    rows = [handle.with_specials(t.ids) for t in handle.tokenize([KO + " " + EN, KO, EN, "좋아"])]
+    whole, whole_mask = bank.encode("a", rows)
+    capped, capped_mask = bank.encode("a", rows, max_tokens=2 * len(rows[1]))
+    assert torch.equal(capped_mask, whole_mask)
+    real = whole_mask.bool()
+    torch.testing.assert_close(capped[real], whole[real], atol=1e-5, rtol=1e-5)
+    assert not capped[~real].any()  # past a row's length: zeros, not another call's padding states
+
+
 def test_encoders_are_frozen_and_placed(tiny_folders):
     handle = load_encoder("a", _spec(tiny_folders["bert"], 24), dtype=torch.bfloat16, device="cpu")
     assert not handle.model.training

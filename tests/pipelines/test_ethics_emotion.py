@@ -144,27 +144,35 @@ def test_batch_results_equal_single_results(pipe):
         _close(_valid(result), pipe(text))
 
 
-def test_max_batch_tokens_bounds_each_model_call(pipe):
-    """Each model call holds at most ``max_batch_tokens`` window tokens (rows x its longest window), or one
-    window; the results are those of the default batching."""
+def test_max_batch_tokens_bounds_each_encoder_call(pipe):
+    """Each encoder call holds at most ``max_batch_tokens`` padded tokens (rows x longest row), or one row, while
+    the model still reads the whole batch per call; the results are those of the default batching."""
     texts = [KO, EN, LONG_KO, "오늘 iPhone을 샀는데 battery가 금방 닳아", KO + " " + EN]
-    calls = []
-
-    def record(module, args, kwargs):
-        masks = kwargs["encoder_attention_mask"].values()
-        calls.append((len(kwargs["language_ids"]), max(int(m.sum(-1).max()) for m in masks)))
-
-    handle = pipe.model.register_forward_pre_hook(record, with_kwargs=True)
+    encoder_calls, model_calls = [], []
+    hooks = [
+        pipe.encoders[name].model.register_forward_pre_hook(
+            lambda module, args, kwargs: encoder_calls.append(tuple(kwargs["input_ids"].shape)),
+            with_kwargs=True,
+        )
+        for name in pipe.encoders
+    ]
+    hooks.append(
+        pipe.model.register_forward_pre_hook(
+            lambda module, args, kwargs: model_calls.append(len(kwargs["language_ids"])), with_kwargs=True
+        )
+    )
     try:
         capped = pipe(texts, batch_size=8, max_batch_tokens=60)
-        capped_calls, calls[:] = list(calls), []
+        capped_encoder, capped_model = list(encoder_calls), list(model_calls)
+        encoder_calls.clear(), model_calls.clear()
         default = pipe(texts, batch_size=8)
     finally:
-        handle.remove()
-    specials = 2  # each window's [CLS] and [SEP]
-    assert all(rows == 1 or rows * (longest - specials) <= 60 for rows, longest in capped_calls)
-    assert any(rows > 1 for rows, _ in capped_calls)  # short windows still share a call
-    assert len(capped_calls) > len(calls)  # the long text's windows were split off
+        for hook in hooks:
+            hook.remove()
+    assert all(rows == 1 or rows * length <= 60 for rows, length in capped_encoder)
+    assert any(rows > 1 for rows, _ in capped_encoder)  # short rows still share a call
+    assert len(capped_encoder) > len(encoder_calls)  # the long text's windows were split off
+    assert capped_model == model_calls  # the model's batches are unchanged
     for got, want in zip(capped, default, strict=True):
         _close(_valid(got), want)
     with pytest.raises(ValueError, match="max_batch_tokens must be a positive integer"):
