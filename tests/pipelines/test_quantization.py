@@ -13,10 +13,12 @@ from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
 from transformers import pipeline
 
 import redheart  # noqa: F401  (registers the task)
+from redheart.configuration_redheart import RedHeartConfig
 from redheart.encoders.bank import EncoderBank
 from redheart.modeling_redheart import RedHeartModel
-from redheart.pipelines import ProductionConfig
+from redheart.pipelines import ProductionConfig, quantization
 from redheart.pipelines.quantization import (
+    MODEL_MIN_INT8_WEIGHTS,
     check_quantization,
     is_quantized,
     parameter_count,
@@ -52,7 +54,7 @@ def test_every_linear_layer_but_those_kept_becomes_int8(tiny_system):
         reference = model(**_inputs(model))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # torch's deprecation warnings are silenced for the call
-        quantize_int8(model)
+        quantize_int8(model)  # no size floor: every layer of the tiny model
     layers = dict(model.named_modules())
     assert all(isinstance(layers[name], DynamicLinear) for name in linears - kept)
     assert all(type(layers[name]) is nn.Linear for name in kept)
@@ -64,8 +66,28 @@ def test_every_linear_layer_but_those_kept_becomes_int8(tiny_system):
     torch.testing.assert_close(probs, expected, atol=0.03, rtol=0)
 
 
-def test_the_pipeline_runs_model_and_encoders_in_int8_and_says_so(tiny_system):
+def test_a_size_floor_keeps_small_layers_float(tiny_system):
+    """``min_weights``: only layers with at least that many weights convert (the model's floor, 2^19, keeps the whole
+    shipped small model float32 and converts the 330m model's 768-wide layers)."""
+    model = RedHeartModel.from_pretrained(str(tiny_system)).eval()
+    sizes = {name: m.weight.numel() for name, m in model.named_modules() if type(m) is nn.Linear}
+    floor = sorted(set(sizes.values()))[-2]  # the two largest sizes convert
+    chosen = quantized_linear_names(model, floor)
+    assert chosen and chosen == {name for name in quantized_linear_names(model) if sizes[name] >= floor}
+    quantize_int8(model, floor)
+    layers = dict(model.named_modules())
+    assert {name for name in sizes if isinstance(layers[name], DynamicLinear)} == chosen
+    assert MODEL_MIN_INT8_WEIGHTS == 2**19
+    small = RedHeartModel(RedHeartConfig.from_preset("small"))
+    assert max(m.weight.numel() for m in small.modules() if type(m) is nn.Linear) < MODEL_MIN_INT8_WEIGHTS
+
+
+def test_the_pipeline_runs_model_and_encoders_in_int8_and_says_so(tiny_system, monkeypatch):
     floats = pipeline("ethics-emotion", model=str(tiny_system), dtype="float32")
+    kept = pipeline("ethics-emotion", model=str(tiny_system), quantize="int8")
+    assert not is_quantized(kept.model)  # every tiny-model layer is under the model's size floor
+    assert all(is_quantized(h.model) for h in kept.encoders.values())
+    monkeypatch.setattr(quantization, "MODEL_MIN_INT8_WEIGHTS", 0)  # the tiny model as if it were large
     pipe = pipeline("ethics-emotion", model=str(tiny_system), quantize="int8")
     assert is_quantized(pipe.model) and all(is_quantized(h.model) for h in pipe.encoders.values())
     for (

@@ -72,10 +72,9 @@ def predict_tables_from_tokens(
 
     bank = EncoderBank.from_config(model.config, dtype="float32")
     if quantize is not None:
-        from ...pipelines.quantization import quantize_int8
+        from ...pipelines.quantization import quantize_system
 
-        for module in (model, *(handle.model for handle in bank.values())):
-            quantize_int8(module)
+        quantize_system(model, [handle.model for handle in bank.values()])
         runner: Any = TorchRunner(model, bank, quantize)
     else:
         from ...onnx_backend import load_runner
