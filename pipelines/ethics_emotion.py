@@ -359,13 +359,7 @@ class EthicsEmotionPipeline(Pipeline):
             postprocess["return_tensors"] = bool(return_tensors)
         forward: dict[str, Any] = {}
         if max_batch_tokens is not None:
-            if (
-                not isinstance(max_batch_tokens, int)
-                or isinstance(max_batch_tokens, bool)
-                or max_batch_tokens < 1
-            ):
-                raise ValueError(f"max_batch_tokens must be a positive integer, got {max_batch_tokens!r}")
-            forward["encoder_max_tokens"] = max_batch_tokens
+            forward["encoder_max_tokens"] = _positive_int("max_batch_tokens", max_batch_tokens)
         return preprocess, forward, postprocess
 
     def get_inference_context(self):
@@ -522,8 +516,7 @@ class EthicsEmotionPipeline(Pipeline):
         kwargs.pop("num_workers", None)
         if batch_size is None:
             batch_size = self._batch_size or DEFAULT_BATCH_SIZE
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        _positive_int("batch_size", batch_size)
         preprocess, forward, postprocess = self._sanitize_parameters(**kwargs)
         preprocess = {**self._preprocess_params, **preprocess}
         forward = {**self._forward_params, **forward, "window_batch_size": batch_size}
@@ -700,16 +693,16 @@ class EthicsEmotionPipeline(Pipeline):
         """Run encoders and model on every window of ``texts``; return per-window output rows and the parts.
 
         Windows are grouped by encoder route (and modality), sorted by length and cut into units of at most
-        ``batch_size``; an encoder reads a unit in groups of at most ``max_tokens`` padded tokens. With one worker, units run one after another. With several (``encoder_workers``), every
-        unit's encoder calls are queued on the bank's thread pool at once and each unit's model call follows as
-        soon as its encoders are done, so encoders of one unit overlap with the model of another.
+        ``batch_size``; an encoder reads a unit in groups of at most ``max_tokens`` padded tokens. With one worker,
+        units run one after another. With several (``encoder_workers``), every unit's encoder calls are queued on
+        the bank's thread pool at once and each unit's model call follows as soon as its encoders are done, so
+        encoders of one unit overlap with the model of another.
         """
         groups: dict[tuple, list[tuple[int, int]]] = defaultdict(list)
         for t, prepared in enumerate(texts):
             signature = tuple(sorted(modality[t])) if modality[t] else ()
             for w in range(len(prepared.windows)):
                 groups[(prepared.route, signature)].append((t, w))
-
         units = []
         for (route, signature), entries in groups.items():
             entries.sort(
@@ -866,6 +859,13 @@ def _library_part(module: str, feature: str) -> ModuleType:
             f"{feature} needs the redheart library installed (pip install red-heart); a saved model folder "
             "ships only the per-text pipeline"
         ) from exc
+
+
+def _positive_int(name: str, value: Any) -> int:
+    """``value`` if it is a positive int (not a bool), else a ``ValueError`` naming the option."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
 
 
 def _batched(entries: list, size: int) -> Iterable[list]:

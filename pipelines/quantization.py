@@ -16,13 +16,14 @@ Kept float32:
 * linear layers whose weight a Red Heart module reads as a matrix (absorbed attention, task pooling), listed in
   the module's ``float_linears`` attribute;
 * a Red Heart model's layers of fewer than :data:`MODEL_MIN_INT8_WEIGHTS` (2^19) weights (:func:`quantize_system`):
-  the whole shipped ``small`` model (256 wide, at most 1024 x 384), where int8 saved 0.7 ms of a 22 ms call and cost
-  commonsense 0.003; the ``330m`` model's 768-wide layers and up are int8. Held to AVX2 at one text, a 256 x 256
-  layer ran 10 us in float32 and 22 us in int8 (the per-call activation quantization), 768 x 3072 208 vs 55 us.
+  the whole shipped ``small`` model (256 wide, at most 1024 x 384), where int8 saved about 1 ms of a 23 ms call and
+  cost commonsense accuracy 0.003; the ``330m`` model's 768-wide layers and up are int8. Held to AVX2 at one text,
+  a 256 x 256 layer ran 10 us in float32 and 22 us in int8 (the per-call activation quantization), 768 x 3072 208
+  vs 55 us.
 
 Measured on the shipped model, full evaluation sets against torch float32: every linear layer int8 cost up to 0.028
 macro-F1 (GoEmotions-KO), all of it from the encoder's down-projections; with them float32 every figure but one
-stayed within 0.01 (commonsense -0.012), whether the Red Heart model's own down-projections were int8 or not; smoothing
+stayed within 0.01 (commonsense accuracy -0.013 with the model's layers int8, -0.0102 with the size floor); smoothing
 the down-projections' inputs (SmoothQuant, alpha 0.5, 24 built-in calibration sentences) instead cost up to 0.038.
 README, "int8 on torch".
 
