@@ -164,7 +164,8 @@ def test_max_batch_tokens_bounds_each_encoder_call(pipe):
     try:
         capped = pipe(texts, batch_size=8, max_batch_tokens=60)
         capped_encoder, capped_model = list(encoder_calls), list(model_calls)
-        encoder_calls.clear(), model_calls.clear()
+        encoder_calls.clear()
+        model_calls.clear()
         default = pipe(texts, batch_size=8)
     finally:
         for hook in hooks:
