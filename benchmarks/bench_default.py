@@ -15,8 +15,11 @@ Systems, all on the same texts:
 
 Inputs are real sentences (``RH_DATA_DIR``: GoEmotions EN dev and KOTE, alternating): *short* = one sentence each
 (about 18 e5 tokens), *long* = sentences joined to about 120 e5 tokens (one window of the shipped model, within
-RoBERTa's 512). Latency: one text per call, systems alternated text by text, p50/p95. Throughput: batches of
-``--batch-size`` texts, best of two rounds. Speed figures are comparable only within one run on one machine.
+RoBERTa's 512). Latency: one text per call, systems alternated text by text, each call after ``--pause-ms`` (20)
+idle -- torch's OpenMP threads spin for milliseconds after a call and, back to back, take the 2 cores from the next
+system's call (measured on the EPYC held to AVX2, 2026-12-08: onnx int8 13.7 ms p50 alone, 17.2 ms alternated back
+to back with the RoBERTa classifier) -- p50/p95. Throughput: batches of ``--batch-size`` texts, best of two rounds. Speed figures are
+comparable only within one run on one machine.
 
     RH_DATA_DIR=../shared/data python benchmarks/bench_default.py [--runs 60] [--batch-size 32] [--json out.json]
     RH_DATA_DIR=../shared/data python benchmarks/bench_default.py --isa avx2   # AVX2 kernels on an AVX-512 machine
@@ -38,10 +41,8 @@ from transformers.utils import logging as hf_logging
 
 import redheart  # noqa: F401  (registers the ethics-emotion task)
 from redheart.encoders.testing import build_base_encoder, read_tsv_column
+from redheart.pipelines.isa_hold import add_isa_argument, limit_isa, onnx_hold_refusal
 from redheart.pipelines.precision import (
-    ONNX_NOT_HELD,
-    add_isa_argument,
-    limit_isa,
     machine_info,
     machine_line,
 )
@@ -92,8 +93,11 @@ def timed(fn, *args: Any, **kwargs: Any) -> float:
     return time.perf_counter() - start
 
 
-def measure(systems: dict[str, Any], texts: list[str], batch_texts: list[str], batch_size: int) -> dict:
-    """p50/p95 single-text latency (systems alternated per text) and batched texts/s (best of two rounds)."""
+def measure(
+    systems: dict[str, Any], texts: list[str], batch_texts: list[str], batch_size: int, pause_s: float
+) -> dict:
+    """p50/p95 single-text latency (systems alternated per text, ``pause_s`` idle before each call) and batched
+    texts/s (best of two rounds)."""
     names = list(systems)
     for name in names:  # warm-up
         systems[name](texts[0])
@@ -102,6 +106,7 @@ def measure(systems: dict[str, Any], texts: list[str], batch_texts: list[str], b
     for i, text in enumerate(texts):
         order = names[i % len(names) :] + names[: i % len(names)]
         for name in order:
+            time.sleep(pause_s)
             times[name].append(timed(systems[name], text))
     out = {}
     for name in names:
@@ -121,15 +126,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=4, help="batches per throughput round")
     parser.add_argument(
-        "--systems", nargs="+", choices=SYSTEMS, default=None, help="default: all (with --isa: all but onnx)"
+        "--pause-ms",
+        type=float,
+        default=20.0,
+        help="idle time before each single-text call, so that the previous system's OpenMP threads (which spin "
+        "for milliseconds after a call) do not take the cores from the next system's call; 0: back to back",
+    )
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        choices=SYSTEMS,
+        default=None,
+        help="default: all (with --isa: all but onnx where onnxruntime cannot be held)",
     )
     parser.add_argument("--json", type=Path, default=None)
     add_isa_argument(parser)
     args = parser.parse_args(argv)
+    refusal = onnx_hold_refusal(args.isa)
     if args.systems is None:
-        args.systems = [s for s in SYSTEMS if not (args.isa and s.startswith("onnx"))]
-    if args.isa and any(s.startswith("onnx") for s in args.systems):
-        parser.error(ONNX_NOT_HELD)
+        args.systems = [s for s in SYSTEMS if not (refusal and s.startswith("onnx"))]
+    if refusal and any(s.startswith("onnx") for s in args.systems):
+        parser.error(refusal)
     limit_isa(args.isa)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
@@ -163,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     results, tokens = {}, {}
     for label, (texts, batch_texts) in inputs.items():
-        results[label] = measure(systems, texts, batch_texts, args.batch_size)
+        results[label] = measure(systems, texts, batch_texts, args.batch_size, args.pause_ms / 1000)
         tokens[label] = sum(count_e5(t) for t in texts) / len(texts)
         if "roberta-base classifier" in systems:
             tok = systems["roberta-base classifier"].tokenizer

@@ -8,7 +8,8 @@ or AMX on a CPU, or on a GPU with bf16 -- else float32; ``redheart.pipelines.pre
 (``torch``, default, or ``onnx``: the encoders and the model as onnxruntime graphs, ``--onnx-precision int8``
 (default) or ``fp32``, exported once into a cache folder keyed by the model; the 330m export takes minutes);
 ``--quantize int8`` runs the torch backend's linear layers (encoders and model) as dynamic int8
-(``redheart.pipelines.quantization``), the only int8 path ``--isa`` can hold.
+(``redheart.pipelines.quantization``). ``--isa avx2`` holds onnxruntime too where the CPU has CPUID faulting
+(``redheart.pipelines.isa_hold``), and is refused with ``--backend onnx`` where it has not.
 Naive baseline: what a user would write without Red Heart -- three ``pipeline("feature-extraction")`` on the same
 three encoder folders, called one text at a time (``return_tensors=True``, so no Python-list conversion cost is
 charged to it). The baseline produces only encoder features; the full system produces the whole analysis.
@@ -24,7 +25,7 @@ the numbers.
     python benchmarks/bench_inference.py --quick          # smoke run on tiny models (seconds)
     python benchmarks/bench_inference.py --dtype float32 --threads 1 --encoder-workers 2
     python benchmarks/bench_inference.py --backend onnx [--onnx-precision fp32]   # the same tables, onnxruntime
-    python benchmarks/bench_inference.py --isa avx2        # the AVX2 kernels on an AVX-512 machine (torch only)
+    python benchmarks/bench_inference.py --isa avx2        # the AVX2 kernels on an AVX-512 machine
     python benchmarks/bench_inference.py --quantize int8 [--isa avx2]   # torch with int8 linear layers
     python benchmarks/bench_inference.py --image-only      # only the text + image row (add --quick: tiny model)
 
@@ -63,13 +64,11 @@ from redheart.encoders.testing import (
     read_tsv_column,
 )
 from redheart.modeling_redheart.modeling import RedHeartModel
+from redheart.pipelines.isa_hold import add_isa_argument, limit_isa, onnx_hold_refusal
 from redheart.pipelines.precision import (  # noqa: F401  (cpu_model, load_average: bench_default imports them here)
     DTYPE_CHOICES,
-    ONNX_NOT_HELD,
-    add_isa_argument,
     cpu_model,
     dtype_name,
-    limit_isa,
     load_average,
     machine_info,
     machine_line,
@@ -401,8 +400,9 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure the levers one by one (short and long inputs; not with --quick)",
     )
     args = parser.parse_args(argv)
-    if args.isa and args.backend == "onnx":
-        parser.error(ONNX_NOT_HELD)
+    refusal = onnx_hold_refusal(args.isa)
+    if refusal and args.backend == "onnx":
+        parser.error(refusal)
     if args.quantize and args.backend == "onnx":
         parser.error("--quantize quantizes the torch backend; the onnx backend's is --onnx-precision")
     limit_isa(args.isa)

@@ -6,6 +6,7 @@ batch 1), or the Python around them (tokenization, windows, result formulas: the
 shares come from onnxruntime's own profiler on the model graph alone.
 
     python benchmarks/bench_onnx_graphs.py [--model DIR] [--precision int8|fp32] [--runs 100] [--json out.json]
+    python benchmarks/bench_onnx_graphs.py --isa avx2   # onnxruntime held to its AVX2 kernels (CPUID masked)
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ from transformers import pipeline
 import redheart  # noqa: F401  (registers the ethics-emotion task)
 from redheart.onnx_backend.export import token_inputs
 from redheart.onnx_backend.graph import ENCODER_OUTPUT, model_routes, route_key
-from redheart.pipelines.precision import machine_info, machine_line
+from redheart.pipelines.isa_hold import add_isa_argument, limit_isa, onnx_hold_refusal
+from redheart.pipelines.precision import (
+    machine_info,
+    machine_line,
+)
 from redheart.pipelines.stage_metrics import quantile
 
 DEFAULT_TEXT = "I broke a promise to a friend to work overtime, and now I regret it."
@@ -106,9 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=100, help="timed calls per part")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--json", default=None)
+    add_isa_argument(parser)
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be >= 1 and --warmup >= 0")
+    refusal = onnx_hold_refusal(args.isa)
+    if refusal:
+        parser.error(refusal)
+    limit_isa(args.isa)
     info = machine_info(f"onnx-{args.precision}")
     print(machine_line(info), flush=True)
     result = measure(args.model, args.precision, args.text, args.runs, args.warmup)

@@ -30,11 +30,10 @@ import torch
 
 from redheart.configuration_redheart import RedHeartConfig
 from redheart.modeling_redheart import RedHeartModel
+from redheart.pipelines.isa_hold import add_isa_argument, limit_isa
 from redheart.pipelines.precision import (
     DTYPE_CHOICES,
-    add_isa_argument,
     dtype_name,
-    limit_isa,
     machine_info,
     machine_line,
     resolve_dtype,

@@ -10,17 +10,19 @@ float32 everywhere else (float16 is never picked: its range overflows where bf16
 is computed as asked, with a one-time warning naming the cost when the device emulates it; an unknown name is a
 ``ValueError`` that lists the accepted ones, raised before anything is loaded where the caller allows.
 
-A benchmark's ``--isa avx2`` (:func:`limit_isa`) reruns it with torch, oneDNN, MKL and FBGEMM held to their AVX2
+A benchmark's ``--isa avx2`` (:func:`redheart.pipelines.isa_hold.limit_isa`) reruns it with torch, oneDNN, MKL and FBGEMM held to their AVX2
 kernels (:data:`ISA_LIMITS`), so that an AVX-512 machine measures what an AVX2 CPU runs: the same kernel choices,
-not that CPU's clock or memory. onnxruntime picks its kernels from the CPU itself and cannot be held so.
+not that CPU's clock or memory. onnxruntime reads no such variable and picks its kernels from CPUID; where the CPU
+has CPUID faulting, the rerun also preloads a library (:mod:`redheart.pipelines.isa_hold`) that makes CPUID itself
+report an AVX2 CPU, so onnxruntime is held too.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import platform
-import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,9 +55,8 @@ ISA_LIMITS: dict[str, dict[str, str]] = {
         "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
     },
 }
-
-#: Why a benchmark refuses ``--isa`` with an ONNX system.
-ONNX_NOT_HELD = "--isa cannot hold onnxruntime: it picks its kernels from the CPU itself"
+#: The symbol the CPUID hold's library exports (1 when CPUID answers are masked).
+CPUID_HELD_SYMBOL = "redheart_cpuid_held"
 
 
 @functools.lru_cache(maxsize=1)
@@ -93,27 +94,10 @@ def isa_limit() -> str | None:
     return None
 
 
-def add_isa_argument(parser) -> None:
-    """A benchmark's ``--isa`` option (an argparse parser's), which :func:`limit_isa` applies."""
-    parser.add_argument(
-        "--isa",
-        choices=sorted(ISA_LIMITS),
-        default=None,
-        help="hold torch, oneDNN, MKL and FBGEMM to this vector level's kernels (the process reruns with that "
-        "environment): an AVX2 CPU's code path measured on an AVX-512 machine",
-    )
-
-
-def limit_isa(level: str | None) -> None:
-    """Rerun this process (same interpreter and arguments) with ``ISA_LIMITS[level]`` in its environment, unless
-    it already runs so; ``None`` does nothing. The variables are read when torch starts, hence the rerun."""
-    if level is None or isa_limit() == level:
-        return
-    if level not in ISA_LIMITS:
-        raise ValueError(f"unknown ISA limit {level!r}; use one of {', '.join(ISA_LIMITS)}")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], {**os.environ, **ISA_LIMITS[level]})
+def cpuid_held() -> bool:
+    """Whether this process's CPUID answers are masked by the preloaded hold of :mod:`.isa_hold`."""
+    probe = getattr(ctypes.CDLL(None), CPUID_HELD_SYMBOL, None)
+    return bool(probe and probe())
 
 
 def cpu_capability() -> str:
@@ -221,6 +205,7 @@ def machine_info(
         "cpu_capability": cpu_capability(),
         "native_bf16_cpu": cpu_has_native_bf16(),
         "isa_limit": isa_limit(),
+        "cpuid_held": cpuid_held(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "device": str(device),
@@ -242,6 +227,7 @@ def machine_line(info: Mapping[str, Any]) -> str:
             if info.get("isa_limit")
             else []
         ),
+        *(["CPUID masked to AVX2 (onnxruntime held too)"] if info.get("cpuid_held") else []),
         f"torch {info['torch']}",
         f"torch threads {info['threads']}",
         f"device {info['device']}" + (f" ({info['gpu']})" if info.get("gpu") else ""),

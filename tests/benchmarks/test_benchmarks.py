@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from redheart.pipelines import isa_hold
 from redheart.pipelines.precision import ISA_LIMITS, cpu_capability, fastest_dtype
 
 
@@ -84,11 +85,20 @@ def test_bench_inference_quantize_with_onnx_is_refused(capsys, load_benchmark):
         ("bench_default", ["--isa", "avx2", "--systems", "torch auto", "onnx int8"]),
     ],
 )
-def test_an_isa_limit_with_onnxruntime_is_refused(script, argv, capsys, load_benchmark):
-    with pytest.raises(SystemExit) as exit_info:
-        load_benchmark(script).main(argv)
+def test_an_isa_limit_with_onnxruntime_is_refused_where_cpuid_cannot_be_masked(
+    script, argv, capsys, load_benchmark, monkeypatch
+):
+    monkeypatch.setattr(isa_hold, "cpu_flags", lambda: frozenset({"avx2"}))  # a CPU without CPUID faulting
+    isa_hold.library.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            load_benchmark(script).main(argv)
+    finally:
+        isa_hold.library.cache_clear()
     assert exit_info.value.code == 2
-    assert "--isa cannot hold onnxruntime" in capsys.readouterr().err
+    assert "--isa cannot hold onnxruntime here (this CPU (or its hypervisor) has no CPUID faulting" in (
+        capsys.readouterr().err
+    )
 
 
 @pytest.mark.slow
@@ -107,6 +117,26 @@ def test_bench_inference_quick_onnx_backend(tmp_path, capsys, load_benchmark):
     assert numbers["meta"]["backend"] == "onnx-int8"
     printed = capsys.readouterr().out
     assert "exporting the full system to ONNX" in printed and "computes in onnx-int8" in printed
+
+
+@pytest.mark.slow
+def test_bench_inference_onnx_held_to_avx2(tmp_path):
+    """``--isa avx2 --backend onnx``: the rerun masks CPUID, so onnxruntime's kernels are held with torch's."""
+    reason = isa_hold.unavailable_reason("avx2")
+    if reason is not None:
+        pytest.skip(f"onnxruntime cannot be held here: {reason}")
+    pytest.importorskip("onnxscript")
+    out = tmp_path / "bench.json"
+    env = {k: v for k, v in os.environ.items() if k not in (*ISA_LIMITS["avx2"], "LD_PRELOAD")}
+    script = Path(__file__).parents[2] / "benchmarks" / "bench_inference.py"
+    argv = [sys.executable, str(script), "--quick", "--runs", "2", "--isa", "avx2", "--backend", "onnx"]
+    run = subprocess.run([*argv, "--json", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    numbers = json.loads(out.read_text())
+    _check_rows(numbers)
+    meta = numbers["meta"]
+    assert (meta["cpu_capability"], meta["isa_limit"], meta["cpuid_held"]) == ("AVX2", "avx2", True)
+    assert "| CPUID masked to AVX2 (onnxruntime held too) |" in run.stdout
 
 
 def test_bench_inference_image_row(tmp_path, monkeypatch, capsys, load_benchmark):

@@ -4,9 +4,6 @@ flags, the arithmetic real), that the pipeline and the orchestrator report it, a
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import warnings
 
 import pytest
@@ -17,11 +14,8 @@ import redheart  # noqa: F401  (registers the task)
 from redheart.modeling_redheart import RedHeartModel
 from redheart.pipelines import ProductionConfig, ProductionOrchestrator
 from redheart.pipelines.precision import (
-    CPU_BF16_ENV,
     DTYPE_CHOICES,
-    ISA_LIMITS,
     cpu_capability,
-    limit_isa,
     machine_info,
     machine_line,
     parse_dtype,
@@ -66,36 +60,6 @@ def test_auto_on_a_cpu_is_bf16_only_where_native(fake_cpu, cpu, expected, capabi
 def test_a_bf16_cpu_held_to_avx2_computes_in_float32(fake_cpu):
     fake_cpu("AVX2", AVX512_BF16[1])  # what ATEN_CPU_CAPABILITY=avx2 makes torch report on such a CPU
     assert cpu_capability() == "AVX2" and resolve_dtype("auto", "cpu") == torch.float32
-
-
-def test_the_avx2_limit_reruns_a_real_process_held_to_avx2(tmp_path):
-    """limit_isa reruns the process with ISA_LIMITS' environment, and torch (not a fake) then runs at AVX2."""
-    script = tmp_path / "held.py"
-    script.write_text(
-        "import sys\n"
-        "print('started', flush=True)\n"
-        "from redheart.pipelines.precision import fastest_dtype, isa_limit, limit_isa, machine_info, machine_line\n"
-        "limit_isa(sys.argv[1])\n"
-        "import torch\n"
-        "print(torch.backends.cpu.get_cpu_capability(), isa_limit(), fastest_dtype('cpu'))\n"
-        "print(machine_line(machine_info('float32')))\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k not in (*ISA_LIMITS["avx2"], CPU_BF16_ENV)}
-    run = subprocess.run(
-        [sys.executable, str(script), "avx2"], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert run.returncode == 0, run.stderr
-    started, rerun, held, line = run.stdout.splitlines()
-    assert started == rerun == "started"  # once as started, once rerun with the limit
-    assert held == "AVX2 avx2 torch.float32"
-    assert "CPU capability AVX2 (bf16 emulated) | kernels held to avx2 by ATEN_CPU_CAPABILITY, " in line
-    assert "computes in float32" in line
-
-
-def test_an_unknown_isa_limit_is_a_value_error():
-    with pytest.raises(ValueError, match="unknown ISA limit 'avx3'; use one of avx2"):
-        limit_isa("avx3")
-    limit_isa(None)  # nothing to hold: returns
 
 
 @pytest.mark.parametrize(("bf16", "expected"), [(True, torch.bfloat16), (False, torch.float32)])
