@@ -10,11 +10,11 @@ float32 everywhere else (float16 is never picked: its range overflows where bf16
 is computed as asked, with a one-time warning naming the cost when the device emulates it; an unknown name is a
 ``ValueError`` that lists the accepted ones, raised before anything is loaded where the caller allows.
 
-A benchmark's ``--isa avx2`` (:func:`redheart.pipelines.isa_hold.limit_isa`) reruns it with torch, oneDNN, MKL and FBGEMM held to their AVX2
-kernels (:data:`ISA_LIMITS`), so that an AVX-512 machine measures what an AVX2 CPU runs: the same kernel choices,
-not that CPU's clock or memory. onnxruntime reads no such variable and picks its kernels from CPUID; where the CPU
-has CPUID faulting, the rerun also preloads a library (:mod:`redheart.pipelines.isa_hold`) that makes CPUID itself
-report an AVX2 CPU, so onnxruntime is held too.
+A benchmark's ``--isa avx2`` (:func:`redheart.pipelines.isa_hold.limit_isa`) reruns it with torch, oneDNN, MKL
+and FBGEMM held to their AVX2 kernels (:data:`ISA_LIMITS`), so that an AVX-512 machine measures what an AVX2 CPU
+runs: the same kernel choices, not that CPU's clock or memory. onnxruntime reads no such variable and picks its
+kernels from CPUID; where the CPU has CPUID faulting, the rerun also preloads a library
+(:mod:`redheart.pipelines.isa_hold`) that makes CPUID itself report an AVX2 CPU, so onnxruntime is held too.
 """
 
 from __future__ import annotations
@@ -95,7 +95,9 @@ def isa_limit() -> str | None:
 
 
 def cpuid_held() -> bool:
-    """Whether this process's CPUID answers are masked by the preloaded hold of :mod:`.isa_hold`."""
+    """Whether this process's CPUID answers are masked by the preloaded hold of :mod:`.isa_hold` (Linux only)."""
+    if platform.system() != "Linux":
+        return False
     probe = getattr(ctypes.CDLL(None), CPUID_HELD_SYMBOL, None)
     return bool(probe and probe())
 

@@ -35,7 +35,7 @@ int main(void) {
 
 def clean_environment(**extra: str) -> dict[str, str]:
     """This process's environment without any ISA limit or preload, plus ``extra``."""
-    dropped = {*ISA_LIMITS["avx2"], "LD_PRELOAD", "RH_CPU_BF16"}
+    dropped = {*ISA_LIMITS["avx2"], "LD_PRELOAD", CPU_BF16_ENV}
     return {**{k: v for k, v in os.environ.items() if k not in dropped}, **extra}
 
 
