@@ -18,8 +18,8 @@ Inputs are real sentences (``RH_DATA_DIR``: GoEmotions EN dev and KOTE, alternat
 RoBERTa's 512). Latency: one text per call, systems alternated text by text, each call after ``--pause-ms`` (20)
 idle -- torch's OpenMP threads spin for milliseconds after a call and, back to back, take the 2 cores from the next
 system's call (measured on the EPYC held to AVX2, 2026-12-08: onnx int8 13.7 ms p50 alone, 17.2 ms alternated back
-to back with the RoBERTa classifier) -- p50/p95. Throughput: batches of ``--batch-size`` texts, best of two rounds. Speed figures are
-comparable only within one run on one machine.
+to back with the RoBERTa classifier) -- p50/p95. Throughput: batches of ``--batch-size`` texts, best of two rounds.
+Speed figures are comparable only within one run on one machine.
 
     RH_DATA_DIR=../shared/data python benchmarks/bench_default.py [--runs 60] [--batch-size 32] [--json out.json]
     RH_DATA_DIR=../shared/data python benchmarks/bench_default.py --isa avx2   # AVX2 kernels on an AVX-512 machine
@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     add_isa_argument(parser)
     args = parser.parse_args(argv)
+    if args.pause_ms < 0:
+        parser.error("--pause-ms must be >= 0")
     refusal = onnx_hold_refusal(args.isa)
     if args.systems is None:
         args.systems = [s for s in SYSTEMS if not (refusal and s.startswith("onnx"))]

@@ -26,10 +26,7 @@ import redheart  # noqa: F401  (registers the ethics-emotion task)
 from redheart.onnx_backend.export import token_inputs
 from redheart.onnx_backend.graph import ENCODER_OUTPUT, model_routes, route_key
 from redheart.pipelines.isa_hold import add_isa_argument, limit_isa, onnx_hold_refusal
-from redheart.pipelines.precision import (
-    machine_info,
-    machine_line,
-)
+from redheart.pipelines.precision import machine_info, machine_line
 from redheart.pipelines.stage_metrics import quantile
 
 DEFAULT_TEXT = "I broke a promise to a friend to work overtime, and now I regret it."
